@@ -1,0 +1,123 @@
+"""What the lab is: its network, its nodes and their services, and pure rules over them.
+
+Kept free of I/O so the rules (container arguments, when to recreate, what is healthy) are
+unit-tested without containers. The addresses follow docs/contracts.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+NETWORK = "opdhost-lab"
+SUBNET = "10.203.0.0/24"
+GATEWAY = "10.203.0.1"
+# Dynamic leases stay in .1-.63, away from web1's site pool (.100-.199).
+IP_RANGE = "10.203.0.0/26"
+IMAGE = "localhost/opdhost-node:bookworm"
+PREFIX = "opdhost-lab-"
+LABEL = "opdhost.lab"
+SPEC_LABEL = "opdhost.lab.spec"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One lab node: its address, the services it must run and extra capabilities."""
+
+    name: str
+    address: str
+    services: tuple[str, ...]
+    caps: tuple[str, ...] = ()
+
+    @property
+    def container(self) -> str:
+        """The container's name, the only handle the lab uses to find or remove it."""
+        return PREFIX + self.name
+
+
+NODES: tuple[Node, ...] = (
+    Node("web1", "10.203.0.11", ("apache2", "php8.2-fpm", "ssh"), ("NET_ADMIN",)),
+    Node("db1", "10.203.0.21", ("mariadb", "postgresql")),
+    Node("ns1", "10.203.0.31", ("named",)),
+    Node("ns2", "10.203.0.32", ("named",)),
+)
+
+
+def spec_hash(node: Node, image_id: str) -> str:
+    """A short hash of everything that, when changed, means the container must be recreated."""
+    spec = {"node": node.name, "address": node.address, "caps": node.caps, "image": image_id}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run_args(node: Node, image_id: str) -> list[str]:
+    """Arguments for `podman run -d` that create the node's container."""
+    args = [
+        "--name", node.container,
+        "--hostname", node.name,
+        "--network", f"{NETWORK}:ip={node.address}",
+        "--network-alias", node.name,
+        "--systemd", "always",
+        "--label", f"{LABEL}=1",
+        "--label", f"{LABEL}.node={node.name}",
+        "--label", f"{SPEC_LABEL}={spec_hash(node, image_id)}",
+    ]  # fmt: skip
+    for cap in node.caps:
+        args += ["--cap-add", cap]
+    return [*args, IMAGE, "/sbin/init"]
+
+
+def container_address(info: dict[str, Any]) -> str:
+    """The container's address on the lab network, or '' when it is not attached."""
+    networks = (info.get("NetworkSettings") or {}).get("Networks") or {}
+    return str((networks.get(NETWORK) or {}).get("IPAddress") or "")
+
+
+def container_state(info: dict[str, Any] | None) -> str:
+    """'missing', or podman's state word (running, exited, created, ...)."""
+    if info is None:
+        return "missing"
+    return str((info.get("State") or {}).get("Status") or "unknown")
+
+
+def recreate_reason(node: Node, info: dict[str, Any] | None, image_id: str) -> str:
+    """Why an existing container cannot be reused ('' = reuse it; None info = create)."""
+    if info is None:
+        return ""
+    labels = (info.get("Config") or {}).get("Labels") or {}
+    state = container_state(info)
+    if labels.get(LABEL) != "1":
+        return "not made by `opdhost lab`"
+    if state != "running":
+        return f"container is {state}"
+    if labels.get(SPEC_LABEL) != spec_hash(node, image_id):
+        return "image or settings changed"
+    if container_address(info) != node.address:
+        return "wrong address"
+    return ""
+
+
+@dataclass
+class NodeStatus:
+    """What `opdhost lab status` reports for one node."""
+
+    node: Node
+    state: str
+    address: str = ""
+    services: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def healthy(self) -> bool:
+        """Running, on its contract address, every service active."""
+        return (
+            self.state == "running"
+            and self.address == self.node.address
+            and all(self.services.get(s, False) for s in self.node.services)
+        )
+
+
+def parse_is_active(services: tuple[str, ...], stdout: str) -> dict[str, bool]:
+    """Map `systemctl is-active A B C` output (one word per line, in order) to booleans."""
+    words = stdout.split()
+    return {s: (words[i] == "active" if i < len(words) else False) for i, s in enumerate(services)}
