@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The README's test command: make the machine ready (scripts/setup.sh), bring the lab up
+# for the tests that need it, then run every check and print one summary:
+#   lint      ruff, mypy, yamllint, ansible-lint (the house rules, enforced)
+#   pytest    everything under tests/ (no tests collected counts as a failure)
+#   molecule  `molecule test -s NAME` for every molecule/*/molecule.yml
+# Exit status 0 only when every step passed. Run as root on Debian 12.
+#   scripts/test.sh               everything
+#   scripts/test.sh --no-setup    skip scripts/setup.sh (machine already set up)
+set -uo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+export PATH="$repo/.venv/bin:$PATH"
+artifacts=$repo/artifacts
+mkdir -p "$artifacts"
+scenario_timeout=${OPDHOST_SCENARIO_TIMEOUT:-1200}
+
+log() { printf '\n=== test: %s\n' "$*" >&2; }
+results=()   # "name|status|seconds"
+failed=0
+record() {   # record NAME STATUS START
+  results+=("$1|$2|$(( $(date +%s) - $3 ))")
+  [ "$2" = pass ] || failed=$((failed + 1))
+}
+summary() {
+  printf '\n=== summary\n' >&2
+  local mol_pass=0 mol_fail=0 r name st secs
+  for r in "${results[@]}"; do
+    IFS='|' read -r name st secs <<<"$r"
+    printf '  %-28s %-5s %5ss\n' "$name" "$st" "$secs" >&2
+    case $name in molecule:*) if [ "$st" = pass ]; then mol_pass=$((mol_pass + 1)); else mol_fail=$((mol_fail + 1)); fi ;; esac
+  done
+  printf 'molecule scenarios: %d passed, %d failed\n' "$mol_pass" "$mol_fail"
+  printf 'steps: %d passed, %d failed\n' "$(( ${#results[@]} - failed ))" "$failed"
+}
+
+if [ "${1:-}" != "--no-setup" ]; then
+  log "setup"
+  t=$(date +%s)
+  if scripts/setup.sh; then record setup pass "$t"; else record setup fail "$t"; summary; exit 1; fi
+fi
+
+log "lab up (tests marked 'lab' run against it)"
+t=$(date +%s)
+if opdhost lab up; then record lab-up pass "$t"; else record lab-up fail "$t"; fi
+
+log "lint"
+t=$(date +%s)
+lint_ok=pass
+ruff check . || lint_ok=fail
+mypy || lint_ok=fail
+yamllint . || lint_ok=fail
+if [ -d roles ] && [ -n "$(ls -A roles)" ]; then
+  ansible-lint --profile production || lint_ok=fail
+fi
+record lint "$lint_ok" "$t"
+
+log "pytest tests/"
+t=$(date +%s)
+pytest tests/ --junitxml="$artifacts/pytest.xml"
+rc=$?
+case $rc in
+  0) record pytest pass "$t" ;;
+  5) echo "test: pytest collected no tests: that is a failure here" >&2; record pytest fail "$t" ;;
+  *) record pytest fail "$t" ;;
+esac
+
+mapfile -t scenarios < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml 2>/dev/null \
+  | awk -F/ '{print $2}' | sort)
+if [ ${#scenarios[@]} -eq 0 ]; then
+  echo "test: no Molecule scenario found under molecule/: that is a failure here" >&2
+  record molecule:none fail "$(date +%s)"
+fi
+for s in "${scenarios[@]}"; do
+  log "molecule test -s $s"
+  t=$(date +%s)
+  if timeout "$scenario_timeout" molecule test -s "$s"; then
+    record "molecule:$s" pass "$t"
+  else
+    record "molecule:$s" fail "$t"
+    molecule destroy -s "$s" >/dev/null 2>&1 || true
+  fi
+done
+
+summary
+[ "$failed" -eq 0 ]

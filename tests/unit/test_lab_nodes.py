@@ -1,0 +1,136 @@
+"""The lab's pure rules: container arguments, reuse/recreate decisions, health, contract."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from opdhost.lab_nodes import (
+    GATEWAY,
+    IMAGE,
+    IP_RANGE,
+    LABEL,
+    NETWORK,
+    NODES,
+    SPEC_LABEL,
+    SUBNET,
+    NodeStatus,
+    parse_is_active,
+    recreate_reason,
+    run_args,
+    spec_hash,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+BY_NAME = {n.name: n for n in NODES}
+
+
+def _info(node_name: str, image_id: str = "img1", **over: Any) -> dict[str, Any]:
+    """A `podman container inspect` record as the lab itself would have made it."""
+    node = BY_NAME[node_name]
+    labels = {LABEL: "1", SPEC_LABEL: spec_hash(node, image_id)}
+    info: dict[str, Any] = {
+        "State": {"Status": over.get("state", "running")},
+        "Config": {"Labels": over.get("labels", labels)},
+        "NetworkSettings": {
+            "Networks": {NETWORK: {"IPAddress": over.get("address", node.address)}}
+        },
+    }
+    return info
+
+
+def test_run_args_pin_name_address_systemd_and_image() -> None:
+    args = run_args(BY_NAME["db1"], "img1")
+    assert args[args.index("--name") + 1] == "opdhost-lab-db1"
+    assert args[args.index("--hostname") + 1] == "db1"
+    assert args[args.index("--network") + 1] == f"{NETWORK}:ip=10.203.0.21"
+    assert args[args.index("--systemd") + 1] == "always"
+    assert args[-2:] == [IMAGE, "/sbin/init"]
+    assert "--cap-add" not in args
+
+
+def test_only_web1_gets_net_admin_for_tc() -> None:
+    with_cap = [n.name for n in NODES if "NET_ADMIN" in run_args(n, "i")]
+    assert with_cap == ["web1"]
+
+
+def test_healthy_container_is_reused() -> None:
+    assert recreate_reason(BY_NAME["ns1"], _info("ns1"), "img1") == ""
+
+
+@pytest.mark.parametrize(
+    ("over", "image", "reason"),
+    [
+        ({"state": "exited"}, "img1", "container is exited"),
+        ({"state": "created"}, "img1", "container is created"),
+        ({"labels": {}}, "img1", "not made by `opdhost lab`"),
+        ({}, "img2", "image or settings changed"),
+        ({"address": "10.203.0.99"}, "img1", "wrong address"),
+    ],
+)
+def test_broken_or_stale_container_is_recreated(
+    over: dict[str, Any], image: str, reason: str
+) -> None:
+    assert recreate_reason(BY_NAME["ns2"], _info("ns2", **over), image) == reason
+
+
+def test_spec_hash_changes_with_image_and_address() -> None:
+    web1 = BY_NAME["web1"]
+    assert spec_hash(web1, "a") != spec_hash(web1, "b")
+    assert spec_hash(web1, "a") != spec_hash(BY_NAME["db1"], "a")
+
+
+def test_parse_is_active_maps_in_order_and_treats_missing_as_inactive() -> None:
+    services = ("apache2", "php8.2-fpm", "ssh")
+    assert parse_is_active(services, "active\ninactive\n") == {
+        "apache2": True,
+        "php8.2-fpm": False,
+        "ssh": False,
+    }
+
+
+def test_node_is_healthy_only_when_running_on_its_address_with_all_services() -> None:
+    db1 = BY_NAME["db1"]
+    all_up = {"mariadb": True, "postgresql": True}
+    assert NodeStatus(db1, "running", db1.address, all_up).healthy
+    assert not NodeStatus(db1, "running", db1.address, {**all_up, "postgresql": False}).healthy
+    assert not NodeStatus(db1, "exited", db1.address, all_up).healthy
+    assert not NodeStatus(db1, "running", "10.203.0.2", all_up).healthy
+
+
+def test_nodes_match_the_lab_platform_and_inventory() -> None:
+    """docs/contracts.md, the platform vars and the inventory must name the same nodes."""
+    platform = yaml.safe_load((REPO / "inventories/lab/group_vars/all/platform.yml").read_text())
+    hosts = yaml.safe_load((REPO / "inventories/lab/hosts.yml").read_text())
+    groups = hosts["all"]["children"]
+    assert platform["opdhost_web_nodes"]["web1"]["address"] == BY_NAME["web1"].address
+    assert {s["node"] for s in platform["opdhost_db_servers"].values()} == {"db1"}
+    assert platform["opdhost_db_servers"]["mariadb"]["address"] == BY_NAME["db1"].address
+    assert platform["opdhost_dns"]["primary"]["address"] == BY_NAME["ns1"].address
+    assert platform["opdhost_dns"]["secondaries"][0]["address"] == BY_NAME["ns2"].address
+    assert set(groups["web"]["hosts"]) == {"web1"}
+    assert set(groups["db"]["hosts"]) == {"db1"}
+    dns = groups["dns"]["children"]
+    assert dns["dns_primary"]["hosts"]["ns1"]["dns_zone_role"] == "primary"
+    assert dns["dns_secondary"]["hosts"]["ns2"]["dns_zone_role"] == "secondary"
+    for group in (groups["web"], groups["db"], dns["dns_primary"], dns["dns_secondary"]):
+        for name, hostvars in group["hosts"].items():
+            assert hostvars["ansible_host"] == BY_NAME[name].container
+
+
+def test_addresses_sit_in_the_subnet_and_dynamic_leases_avoid_the_site_pool() -> None:
+    platform = yaml.safe_load((REPO / "inventories/lab/group_vars/all/platform.yml").read_text())
+    pool = platform["opdhost_web_nodes"]["web1"]["pool"]
+    subnet = ipaddress.IPv4Network(SUBNET)
+    dynamic = ipaddress.IPv4Network(IP_RANGE)
+    assert ipaddress.IPv4Address(GATEWAY) in subnet
+    assert pool["network"] == SUBNET
+    first, last = ipaddress.IPv4Address(pool["first"]), ipaddress.IPv4Address(pool["last"])
+    assert first in subnet and last in subnet
+    assert not (dynamic[0] <= first <= dynamic[-1] or dynamic[0] <= last <= dynamic[-1])
+    for node in NODES:
+        assert ipaddress.IPv4Address(node.address) in subnet
+        assert not first <= ipaddress.IPv4Address(node.address) <= last
