@@ -1,0 +1,158 @@
+"""Per-node role variables, exactly as docs/contracts.md defines them.
+
+The apply step calls `render(requests, platform, only=changed_sites)` and hands each node's
+dict to ansible-runner as extra vars. The roles read these variables and nothing else, so
+this module is the whole contract on the Python side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+
+from opdhost import names
+from opdhost.model import Engine, Request, Status
+from opdhost.platform import Platform
+
+NodeVars = dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """Variables per node, and which nodes a restricted run must visit.
+
+    `touched` lists the nodes that hold at least one site of `only` (every node when `only`
+    is None). The apply step must skip the other nodes: their `*_only` is `[]`, which the
+    roles read as "all sites".
+    """
+
+    nodes: dict[str, NodeVars] = field(default_factory=dict)
+    touched: frozenset[str] = frozenset()
+
+
+def _vhost(req: Request, zone: str) -> dict[str, object]:
+    return {
+        "site": req.site,
+        "fqdn": req.fqdn(zone),
+        "aliases": list(req.web.aliases),
+        "ip": req.web.ip,
+        "runtime": req.web.runtime.value,
+        "status": req.status.value,
+        "user": req.user,
+        "storage_mb": req.web.storage_mb,
+        "tls": req.web.tls,
+    }
+
+
+def _bandwidth(req: Request) -> dict[str, object]:
+    return {
+        "site": req.site,
+        "ip": req.web.ip,
+        "bandwidth_mbit": req.web.bandwidth_mbit,
+        "status": req.status.value,
+    }
+
+
+def _database(req: Request, client: str) -> dict[str, object]:
+    db = req.database
+    return {
+        "site": req.site,
+        "engine": db.engine.value,
+        "name": db.name,
+        "user": db.user,
+        "quota_mb": db.quota_mb,
+        "status": req.status.value,
+        "client_hosts": [client],
+    }
+
+
+def dns_records(requests: Iterable[Request], zone: str) -> list[dict[str, str]]:
+    """A record per active or suspended site, a CNAME to it per alias; sorted by site."""
+    records: list[dict[str, str]] = []
+    for req in sorted(requests, key=lambda r: r.site):
+        if req.status is Status.DECOMMISSIONED:
+            continue
+        records.append({"name": req.site, "type": "A", "value": req.web.ip})
+        for alias in req.web.aliases:
+            records.append(
+                {"name": names.relative_name(alias, zone), "type": "CNAME", "value": req.site}
+            )
+    return records
+
+
+def _merge(nodes: dict[str, NodeVars], node: str, values: NodeVars) -> None:
+    nodes.setdefault(node, {}).update(values)
+
+
+def render(
+    requests: Iterable[Request], platform: Platform, only: Collection[str] | None = None
+) -> Rendered:
+    """Role variables for every node of the platform.
+
+    `requests` must be the whole valid fleet (node-wide files always cover every site);
+    `only` restricts the per-site work to those site names (`apache_vhost_only`,
+    `database_only`); None means every site.
+    """
+    fleet = sorted(requests, key=lambda r: r.site)
+    wanted = None if only is None else set(only)
+    nodes: dict[str, NodeVars] = {}
+    touched: set[str] = set()
+
+    for name, web in platform.web_nodes.items():
+        mine = [r for r in fleet if r.web.node == name]
+        selected = [] if wanted is None else sorted(r.site for r in mine if r.site in wanted)
+        if wanted is None or selected:
+            touched.add(name)
+        _merge(
+            nodes,
+            name,
+            {
+                "apache_vhost_sites": [_vhost(r, platform.zone) for r in mine],
+                "apache_vhost_only": selected,
+                "bandwidth_interface": web.interface,
+                "bandwidth_sites": [_bandwidth(r) for r in mine],
+            },
+        )
+
+    by_db_node: dict[str, list[str]] = {}
+    for engine, server in platform.db_servers.items():
+        by_db_node.setdefault(server.node, []).append(engine)
+    for node, engines in sorted(by_db_node.items()):
+        mine = [
+            r
+            for r in fleet
+            if r.database.engine is not Engine.NONE and r.database.engine.value in engines
+        ]
+        selected = [] if wanted is None else sorted(r.site for r in mine if r.site in wanted)
+        if wanted is None or selected:
+            touched.add(node)
+        _merge(
+            nodes,
+            node,
+            {
+                "database_sites": [
+                    _database(r, platform.web_nodes[r.web.node].address)
+                    for r in mine
+                    if r.web.node in platform.web_nodes
+                ],
+                "database_only": selected,
+            },
+        )
+
+    zone: NodeVars = {
+        "dns_zone_name": platform.zone,
+        "dns_zone_primary": platform.dns_primary.address,
+        "dns_zone_secondaries": [s.address for s in platform.dns_secondaries],
+        "dns_zone_static_records": [
+            {"name": r.name, "type": r.type, "value": r.value} for r in platform.static_records
+        ],
+        "dns_zone_records": dns_records(fleet, platform.zone),
+    }
+    dns_touched = wanted is None or bool(wanted)
+    roles = [(platform.dns_primary.node, "primary")]
+    roles += [(s.node, "secondary") for s in platform.dns_secondaries]
+    for dns_node, role in roles:
+        _merge(nodes, dns_node, {**zone, "dns_zone_role": role})
+        if dns_touched:
+            touched.add(dns_node)
+    return Rendered(nodes=nodes, touched=frozenset(touched))
