@@ -1,0 +1,130 @@
+"""`opdhost lab up | status | down` against the real lab: what a developer relies on.
+
+Every test leaves the lab up and healthy, so other tests marked `lab` can run after these.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+
+import dns.message
+import dns.query
+import dns.rdataclass
+import dns.rdatatype
+import pytest
+from opdhost.lab_nodes import NETWORK, NODES
+
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("lab_up")]
+BYSTANDER = "opdhost-lab-test-bystander"
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def _http_status(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=5) as resp:  # the lab's own address only
+        return int(resp.status)
+
+
+def test_status_shows_every_node_healthy(opdhost: Run) -> None:
+    proc = opdhost("lab", "status")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for node in NODES:
+        row = next(line for line in proc.stdout.splitlines() if f" {node.name} " in line)
+        assert "running" in row and node.address in row
+        for service in node.services:
+            assert f"{service}:active" in row
+    assert "lab is healthy" in proc.stdout
+
+
+def test_second_up_reuses_everything_quickly(opdhost: Run) -> None:
+    start = time.monotonic()
+    proc = opdhost("lab", "up")
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0, proc.stderr
+    assert f"network {NETWORK}: reused" in proc.stdout
+    assert proc.stdout.count(": reused; services already active") == len(NODES)
+    assert elapsed < 10
+
+
+def test_nodes_answer_on_their_contract_addresses(run: Run) -> None:
+    web1, _db1, ns1, ns2 = NODES
+    assert _http_status(f"http://{web1.address}/") == 200
+    for ns in (ns1, ns2):
+        query = dns.message.make_query("version.bind", dns.rdatatype.TXT, dns.rdataclass.CH)
+        answer = dns.query.udp(query, ns.address, timeout=5)
+        assert answer.id == query.id
+    db = run("podman", "exec", "opdhost-lab-db1", "mariadb", "-N", "-e", "SELECT 1")
+    assert db.stdout.strip() == "1", db.stderr
+    pg = run("podman", "exec", "-u", "postgres", "opdhost-lab-db1", "psql", "-tAc", "SELECT 1")
+    assert pg.stdout.strip() == "1", pg.stderr
+
+
+def test_web1_can_shape_traffic_with_tc(run: Run) -> None:
+    proc = run("podman", "exec", "opdhost-lab-web1", "tc", "qdisc", "show", "dev", "eth0")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_a_site_ip_from_the_pool_answers_from_the_host(run: Run) -> None:
+    """What apache_vhost relies on: an address added on web1 is reachable from the host."""
+    ip = "10.203.0.199"
+    add = run("podman", "exec", "opdhost-lab-web1", "ip", "addr", "add", f"{ip}/24", "dev", "eth0")
+    assert add.returncode == 0, add.stderr
+    try:
+        assert _http_status(f"http://{ip}/") == 200
+    finally:
+        run("podman", "exec", "opdhost-lab-web1", "ip", "addr", "del", f"{ip}/24", "dev", "eth0")
+
+
+def test_up_recreates_a_stopped_node(opdhost: Run, run: Run) -> None:
+    assert run("podman", "stop", "-t", "0", "opdhost-lab-ns2").returncode == 0
+    status = opdhost("lab", "status")
+    assert status.returncode == 1
+    assert re.search(r"ns2 .*(exited|stopped)", status.stdout)
+    proc = opdhost("lab", "up")
+    assert proc.returncode == 0, proc.stderr
+    assert "ns2 (opdhost-lab-ns2): recreated (container is" in proc.stdout
+    assert opdhost("lab", "status").returncode == 0
+
+
+def test_up_restarts_a_stopped_service(opdhost: Run, run: Run) -> None:
+    assert run("podman", "exec", "opdhost-lab-db1", "systemctl", "stop", "mariadb").returncode == 0
+    status = opdhost("lab", "status")
+    assert status.returncode == 1
+    assert "mariadb:inactive" in status.stdout
+    proc = opdhost("lab", "up")
+    assert proc.returncode == 0, proc.stderr
+    assert "db1 (opdhost-lab-db1): reused; started mariadb" in proc.stdout
+
+
+def test_down_removes_only_the_lab_and_up_rebuilds_it_fast(opdhost: Run, run: Run) -> None:
+    """A container that is not the lab's, even on the lab's network, is never removed."""
+    made = run(
+        "podman", "run", "-d", "--name", BYSTANDER, "--network", NETWORK,
+        "localhost/opdhost-node:bookworm", "sleep", "600",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    try:
+        refused = opdhost("lab", "down")
+        assert refused.returncode == 1
+        assert BYSTANDER in refused.stderr
+        assert run("podman", "container", "exists", BYSTANDER).returncode == 0
+        for node in NODES:
+            assert run("podman", "container", "exists", node.container).returncode == 1
+    finally:
+        run("podman", "rm", "-f", "-t", "0", BYSTANDER)
+    down = opdhost("lab", "down")
+    assert down.returncode == 0, down.stderr
+    assert f"network {NETWORK}: removed" in down.stdout
+    assert run("podman", "network", "exists", NETWORK).returncode == 1
+    assert opdhost("lab", "status").returncode == 1
+
+    start = time.monotonic()
+    up = opdhost("lab", "up")
+    elapsed = time.monotonic() - start
+    assert up.returncode == 0, up.stderr
+    assert up.stdout.count(": created; started") == len(NODES)
+    assert elapsed < 30, f"lab up took {elapsed:.1f} s (target < 30 s)"
+    assert opdhost("lab", "status").returncode == 0
