@@ -1,0 +1,265 @@
+"""Run one playbook through `ansible_runner.run()` and turn its event stream into results.
+
+The only place Ansible is started. Events feed a progress callback (current play, host and
+task, results done against the number the previous run of the same playbook produced) and are
+folded into what apply needs: failures by host, task and site (the loop label), per-host stats,
+and the artifact directory. Nothing is printed here; the CLI renders the progress.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import ansible_runner
+
+from opdhost.errors import OpdhostError
+
+PLAYBOOK_DIR = Path(__file__).resolve().parents[2] / "playbooks"
+REPO = PLAYBOOK_DIR.parent
+_RESULT_EVENTS = {
+    "runner_on_ok",
+    "runner_on_failed",
+    "runner_on_skipped",
+    "runner_on_unreachable",
+}
+_MESSAGE_MAX = 400
+
+
+class RunnerError(OpdhostError):
+    """Ansible could not be started at all (bad playbook path, runner crash)."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One step of the progress display."""
+
+    play: str
+    host: str
+    task: str
+    done: int
+    expected: int  # 0 when unknown (first run of this playbook)
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """One per-host (or per-item) result that apply and verify care about."""
+
+    host: str
+    task: str
+    role: str
+    item: str  # the loop label (a site name in opdhost's roles), '' when not a loop
+    failed: bool
+    unreachable: bool
+    message: str
+
+
+@dataclass
+class RunResult:
+    """What one ansible-runner run did."""
+
+    playbook: str
+    status: str  # successful | failed | canceled | timeout
+    rc: int
+    seconds: float
+    artifact_dir: str
+    failures: list[TaskResult] = field(default_factory=list)
+    items: list[TaskResult] = field(default_factory=list)
+    stats: dict[str, dict[str, int]] = field(default_factory=dict)
+    results: int = 0
+
+    @property
+    def failed_hosts(self) -> set[str]:
+        """Hosts with a failed task or unreachable."""
+        return {f.host for f in self.failures}
+
+    @property
+    def ok(self) -> bool:
+        """The run finished and nothing failed."""
+        return self.status == "successful" and not self.failures
+
+
+def _message(res: dict[str, Any]) -> str:
+    if res.get("censored"):
+        return "output hidden (no_log)"
+    parts = [str(res.get("msg") or "").strip()]
+    for key in ("stderr", "module_stderr"):
+        text = str(res.get(key) or "").strip()
+        if text and text not in parts[0]:
+            parts.append(text.splitlines()[-1])
+    msg = " | ".join(p for p in parts if p) or "failed"
+    return msg if len(msg) <= _MESSAGE_MAX else msg[: _MESSAGE_MAX - 3] + "..."
+
+
+def _item_label(res: dict[str, Any]) -> str:
+    label = res.get("_ansible_item_label", res.get("item", ""))
+    if isinstance(label, dict):
+        label = label.get("site", "")
+    return str(label) if isinstance(label, str | int) else ""
+
+
+class _Collector:
+    """The event handler: folds ansible-runner events into a RunResult and reports progress."""
+
+    def __init__(self, result: RunResult, expected: int, on_progress: Callable[[Progress], None]):
+        self.result = result
+        self.expected = expected
+        self.on_progress = on_progress
+        self.play = ""
+
+    def __call__(self, event: dict[str, Any]) -> bool:
+        kind = str(event.get("event", ""))
+        data = event.get("event_data") or {}
+        if kind == "playbook_on_play_start":
+            self.play = str(data.get("play", ""))
+        elif kind == "runner_on_start":
+            self._progress(data)
+        elif kind in _RESULT_EVENTS:
+            self.result.results += 1
+            self._record(kind, data)
+            self._progress(data)
+        elif kind in ("runner_item_on_ok", "runner_item_on_failed"):
+            self._record_item(kind, data)
+        return True
+
+    def _progress(self, data: dict[str, Any]) -> None:
+        self.on_progress(
+            Progress(
+                self.play,
+                str(data.get("host", "")),
+                str(data.get("task", "")),
+                self.result.results,
+                self.expected,
+            )
+        )
+
+    def _base(self, data: dict[str, Any]) -> tuple[str, str, str]:
+        return str(data.get("host", "")), str(data.get("task", "")), str(data.get("role", ""))
+
+    def _record(self, kind: str, data: dict[str, Any]) -> None:
+        if kind not in ("runner_on_failed", "runner_on_unreachable") or data.get("ignore_errors"):
+            return
+        res = data.get("res") or {}
+        host, task, role = self._base(data)
+        failed_items = [r for r in res.get("results", []) if isinstance(r, dict) and r.get("failed")]
+        if failed_items:
+            for item in failed_items:
+                self.result.failures.append(
+                    TaskResult(host, task, role, _item_label(item), True, False, _message(item))
+                )
+            return
+        unreachable = kind == "runner_on_unreachable"
+        self.result.failures.append(
+            TaskResult(host, task, role, _item_label(res), True, unreachable, _message(res))
+        )
+
+    def _record_item(self, kind: str, data: dict[str, Any]) -> None:
+        res = data.get("res") or {}
+        host, task, role = self._base(data)
+        failed = kind == "runner_item_on_failed"
+        self.result.items.append(
+            TaskResult(host, task, role, _item_label(res), failed, False, _message(res))
+        )
+
+
+@contextmanager
+def _cancel_on_signals() -> Iterator[Callable[[], bool]]:
+    """SIGTERM/SIGINT cancel the run cleanly (Ansible stopped, results kept) instead of killing."""
+    flag = {"cancel": False}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        flag["cancel"] = True
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield lambda: flag["cancel"]
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def run_playbook(
+    playbook: str,
+    inventory: Path,
+    *,
+    node_vars: dict[str, dict[str, Any]] | None = None,
+    extravars: dict[str, Any] | None = None,
+    limit: list[str] | None = None,
+    check: bool = False,
+    artifacts: Path,
+    ident: str,
+    expected: int = 0,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> RunResult:
+    """Run playbooks/<playbook> on the inventory; node_vars become one vars file per node.
+
+    The vars files and extra vars live in a private data dir that is deleted after the run;
+    only the artifact directory (events, stdout, no vars files) is kept under `artifacts`.
+    """
+    if not (PLAYBOOK_DIR / playbook).is_file():
+        raise RunnerError(f"no playbook {PLAYBOOK_DIR / playbook}")
+    artifacts.mkdir(parents=True, exist_ok=True)
+    result = RunResult(playbook, "failed", 1, 0.0, str(artifacts / ident))
+    collector = _Collector(result, expected, on_progress or (lambda _p: None))
+    private = Path(tempfile.mkdtemp(prefix="opdhost-run-"))
+    try:
+        vars_dir = private / "vars"
+        vars_dir.mkdir(mode=0o700)
+        for node, values in (node_vars or {}).items():
+            (vars_dir / f"{node}.json").write_text(json.dumps(values), encoding="utf-8")
+        cmdline = "--check --diff" if check else "--diff"
+        start = time.monotonic()
+        with _cancel_on_signals() as cancelled:
+            runner = ansible_runner.run(
+                private_data_dir=str(private),
+                project_dir=str(PLAYBOOK_DIR),
+                playbook=playbook,
+                inventory=[str(inventory.resolve())],
+                extravars={**(extravars or {}), "opdhost_vars_dir": str(vars_dir)},
+                limit=",".join(limit) if limit else None,
+                cmdline=cmdline,
+                envvars={
+                    "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+                    "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
+                    "ANSIBLE_NOCOLOR": "1",
+                    "PATH": _search_path(),
+                },
+                settings={"pexpect_timeout": 1, "suppress_ansible_output": True},
+                artifact_dir=str(artifacts),
+                ident=ident,
+                quiet=True,
+                event_handler=collector,
+                cancel_callback=cancelled,
+            )
+        result.seconds = time.monotonic() - start
+        result.status = str(runner.status)
+        result.rc = int(runner.rc if runner.rc is not None else 1)
+        result.stats = {k: dict(v) for k, v in (runner.stats or {}).items()}
+        _scrub(Path(result.artifact_dir))
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+    return result
+
+
+def _search_path() -> str:
+    """PATH with this Python environment's bin first (the venv need not be activated)."""
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
+def _scrub(artifact_dir: Path) -> None:
+    """Drop the copy of the command line and env ansible-runner keeps (vars paths, no value)."""
+    for name in ("command", "env"):
+        path = artifact_dir / name
+        if path.is_file():
+            path.unlink()
