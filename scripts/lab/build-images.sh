@@ -26,6 +26,7 @@ if [ "$(label_of "$base" opdhost.hash)" != "$base_hash" ]; then
   tar -C "$root" -c . | podman import --change "LABEL opdhost.hash=$base_hash" \
       --change 'CMD ["/bin/bash"]' - "$base" >/dev/null
   rm -rf "$root"; trap - EXIT
+  log "base image built in ${SECONDS} s"
 else
   log "base image $base is up to date"
 fi
@@ -33,8 +34,10 @@ fi
 node_hash=$( (cat "$here/Containerfile"; echo "$base_hash") | sha256sum | cut -c1-16)
 if [ "$(label_of "$node" opdhost.hash)" != "$node_hash" ]; then
   log "building node image $node"
+  t0=$SECONDS
   podman build --pull=never --label "opdhost.hash=$node_hash" -t "$node" \
       -f "$here/Containerfile" "$here" >&2
+  log "node image built in $((SECONDS - t0)) s"
 else
   log "node image $node is up to date"
 fi
