@@ -1,9 +1,336 @@
-"""`opdhost new | validate | plan`: commands over the request files."""
+"""`opdhost new | validate | plan | schema`: commands over the request files.
+
+Thin: parse options, call the modules, print what they return, exit 1 on any error.
+"""
 
 from __future__ import annotations
 
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
 import click
+
+from opdhost import allocate, livedns, output
+from opdhost.errors import FindingsError, OpdhostError, has_errors
+from opdhost.fleet import load_working_tree
+from opdhost.ledger import ledger
+from opdhost.model import Engine, Runtime
+from opdhost.plan import SafetyPolicy
+from opdhost.platform import Platform, load_platform, platform_path
+from opdhost.review import run_review
+from opdhost.schema import PLATFORM_SCHEMA, REQUEST_SCHEMA, schema_text
+from opdhost.sources import default_base, is_git_repo
+
+F = TypeVar("F", bound=Callable[..., Any])
+_DEFAULTS = SafetyPolicy()
+
+
+def find_root(start: Path) -> Path:
+    """The nearest directory at or above `start` holding `requests/` or `inventories/`."""
+    for candidate in (start, *start.parents):
+        if (candidate / "requests").is_dir() or (candidate / "inventories").is_dir():
+            return candidate
+    return start
+
+
+def reports_errors(func: F) -> F:
+    """Turn typed errors into `path:line: field: message` lines and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except FindingsError as exc:
+            click.echo(output.findings_text(exc.findings), nl=False)
+            click.echo(f"{output.count_text(exc.findings)}: nothing done", err=True)
+            sys.exit(1)
+        except OpdhostError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def platform_options(func: F) -> F:
+    """--root, --env and --inventory, shared by every request command."""
+    func = click.option(
+        "--inventory",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Inventory directory (default: <root>/inventories/<env>).",
+    )(func)
+    func = click.option(
+        "--env", default="lab", show_default=True, help="Environment under inventories/."
+    )(func)
+    return click.option(
+        "--root",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Repository root (default: found from the current directory).",
+    )(func)
+
+
+def _setup(root: Path | None, env: str, inventory: Path | None) -> tuple[Path, Platform]:
+    base = root if root is not None else find_root(Path.cwd())
+    path = platform_path(base, env, inventory)
+    try:
+        shown = str(path.relative_to(base))
+    except ValueError:
+        shown = str(path)
+    return base, load_platform(path, shown)
+
+
+@click.command()
+@platform_options
+@click.option(
+    "--base",
+    "base_ref",
+    help="Git ref to check transitions against "
+    "(default: merge base with main, when in a git repository).",
+)
+@click.option("--no-base", is_flag=True, help="Skip the checks that need a base state.")
+@click.option("--ledger", "show_ledger", is_flag=True, help="Print the capacity ledger table.")
+@click.option(
+    "--live-dns",
+    is_flag=True,
+    help="Ask the zone's authoritative servers whether new names already exist.",
+)
+@click.option("--dns-port", default=53, hidden=True, type=int)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@reports_errors
+def validate(
+    *,
+    root: Path | None,
+    env: str,
+    inventory: Path | None,
+    base_ref: str | None,
+    no_base: bool,
+    show_ledger: bool,
+    live_dns: bool,
+    dns_port: int,
+    fmt: str,
+) -> None:
+    """Check every request file, across files and against the platform."""
+    base_dir, platform = _setup(root, env, inventory)
+    if base_ref is None and not no_base and is_git_repo(base_dir):
+        base_ref = default_base(base_dir)
+    result = run_review(base_dir, platform, None if no_base else base_ref)
+    findings = list(result.findings)
+    if live_dns:
+        if result.plan is None:
+            raise OpdhostError("--live-dns needs a base state (--base REF) to know the new sites")
+        new_sites = {c.site for c in result.plan.changes if c.action.value == "create"}
+        servers = [
+            livedns.Server(s.node, s.address, dns_port)
+            for s in (platform.dns_primary, *platform.dns_secondaries)
+        ]
+        fresh = [r for r in result.fleet.requests if r.site in new_sites]
+        findings = sorted({*findings, *livedns.live_dns_findings(fresh, platform.zone, servers)})
+    rows = ledger(result.fleet.requests, platform)
+    if fmt == "json":
+        click.echo(output.findings_json(findings, rows), nl=False)
+    else:
+        click.echo(output.findings_text(findings), nl=False)
+        if show_ledger:
+            click.echo(output.ledger_text(rows), nl=False)
+        count = len(result.fleet.requests)
+        click.echo(f"{count} request files checked: {output.count_text(findings)}", err=True)
+    if has_errors(findings):
+        sys.exit(1)
+
+
+@click.command()
+@platform_options
+@click.option(
+    "--base",
+    "base_ref",
+    help="Git ref of the desired state before the change (default: merge base with main).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+)
+@click.option("--force", is_flag=True, help="Accept a plan above the safety thresholds.")
+@click.option(
+    "--max-updates",
+    type=click.IntRange(0),
+    default=_DEFAULTS.max_updates,
+    show_default=True,
+    help="Updates (incl. suspend/reactivate) allowed without --force.",
+)
+@click.option(
+    "--max-decommissions",
+    type=click.IntRange(0),
+    default=_DEFAULTS.max_decommissions,
+    show_default=True,
+    help="Decommissions allowed without --force.",
+)
+@click.option(
+    "--max-share",
+    type=click.FloatRange(0, 1),
+    default=_DEFAULTS.max_update_share,
+    show_default=True,
+    help="Share of the existing fleet that updates or "
+    "decommissions may reach without --force (fleets of 10 sites or more).",
+)
+@reports_errors
+def plan(
+    *,
+    root: Path | None,
+    env: str,
+    inventory: Path | None,
+    base_ref: str | None,
+    fmt: str,
+    force: bool,
+    max_updates: int,
+    max_decommissions: int,
+    max_share: float,
+) -> None:
+    """Compare the desired state at a git ref with the working tree: what would change."""
+    base_dir, platform = _setup(root, env, inventory)
+    ref = base_ref if base_ref is not None else default_base(base_dir)
+    result = run_review(base_dir, platform, ref)
+    assert result.plan is not None and result.base_commit is not None
+    policy = SafetyPolicy(
+        max_update_share=max_share,
+        max_decommission_share=max_share,
+        max_updates=max_updates,
+        max_decommissions=max_decommissions,
+    )
+    guard = policy.violations(result.plan)
+    short = result.base_commit[:12]
+    base = short if ref == result.base_commit else f"{ref} ({short})"
+    findings = result.findings
+    if fmt == "json":
+        text = output.plan_json(
+            result.plan, result.base_commit, findings=findings, guard=guard, forced=force
+        )
+    elif fmt == "markdown":
+        rows = ledger(result.fleet.requests, platform)
+        text = output.plan_markdown(
+            result.plan, base, findings=findings, guard=guard, forced=force, ledger=rows
+        )
+    else:
+        text = output.plan_text(result.plan, base, findings=findings, guard=guard, forced=force)
+    click.echo(text, nl=False)
+    if not result.ok or (guard and not force):
+        sys.exit(1)
+
+
+@click.command()
+@platform_options
+@click.option("--opd", "opd_code", required=True, help="Agency code (directory under requests/).")
+@click.option("--opd-name", help="Agency name (default: from its other requests).")
+@click.option("--contact-name", help="Technical contact (default: from its other requests).")
+@click.option("--contact-email", help="Contact e-mail (default: from its other requests).")
+@click.option("--contact-phone", help="Contact phone (optional).")
+@click.option("--letter-number", required=True, help="Number of the request letter.")
+@click.option("--letter-date", required=True, help="Date of the letter, YYYY-MM-DD.")
+@click.option("--agenda", required=True, help="Agenda number from General Affairs.")
+@click.option("--site", required=True, help="Wanted subdomain (one DNS label).")
+@click.option(
+    "--runtime", type=click.Choice([r.value for r in Runtime]), default="php", show_default=True
+)
+@click.option(
+    "--db",
+    "engine",
+    type=click.Choice([e.value for e in Engine]),
+    required=True,
+    help="Database engine.",
+)
+@click.option("--db-quota-mb", type=int, default=512, show_default=True)
+@click.option("--storage-mb", type=int, required=True)
+@click.option("--bandwidth-mbit", type=int, required=True)
+@click.option("--alias", "aliases", multiple=True, help="Extra host name (repeatable).")
+@click.option("--no-tls", is_flag=True, help="Serve plain HTTP only.")
+@click.option("--node", help="Web node (default: the least used one with room).")
+@click.option("--dry-run", is_flag=True, help="Print the file instead of writing it.")
+@reports_errors
+def new(
+    *,
+    root: Path | None,
+    env: str,
+    inventory: Path | None,
+    opd_code: str,
+    opd_name: str | None,
+    contact_name: str | None,
+    contact_email: str | None,
+    contact_phone: str | None,
+    letter_number: str,
+    letter_date: str,
+    agenda: str,
+    site: str,
+    runtime: str,
+    engine: str,
+    db_quota_mb: int,
+    storage_mb: int,
+    bandwidth_mbit: int,
+    aliases: tuple[str, ...],
+    no_tls: bool,
+    node: str | None,
+    dry_run: bool,
+) -> None:
+    """Scaffold requests/<opd>/<site>.yaml from a request letter, with node and IP allocated."""
+    base_dir, platform = _setup(root, env, inventory)
+    fleet = load_working_tree(base_dir)
+    sibling = next((r for r in fleet.requests if r.opd.code == opd_code), None)
+    if sibling is not None:
+        opd_name = opd_name or sibling.opd.name
+        contact_name = contact_name or sibling.opd.contact.name
+        contact_email = contact_email or sibling.opd.contact.email
+        contact_phone = contact_phone or sibling.opd.contact.phone
+    missing = [
+        flag
+        for flag, value in (
+            ("--opd-name", opd_name),
+            ("--contact-name", contact_name),
+            ("--contact-email", contact_email),
+        )
+        if not value
+    ]
+    if missing:
+        raise OpdhostError(f"a first request of {opd_code!r} needs {', '.join(missing)}")
+    spec = allocate.NewSite(
+        opd_code=opd_code,
+        opd_name=opd_name or "",
+        contact_name=contact_name or "",
+        contact_email=contact_email or "",
+        contact_phone=contact_phone,
+        letter_number=letter_number,
+        letter_date=letter_date,
+        agenda=agenda,
+        site=site,
+        runtime=Runtime(runtime),
+        engine=Engine(engine),
+        storage_mb=storage_mb,
+        bandwidth_mbit=bandwidth_mbit,
+        db_quota_mb=db_quota_mb if engine != Engine.NONE.value else 0,
+        aliases=aliases,
+        tls=not no_tls,
+        node=node,
+    )
+    placement = allocate.place(spec, fleet, platform)
+    if dry_run:
+        click.echo(placement.text, nl=False)
+        return
+    allocate.write(base_dir, placement)
+    click.echo(f"wrote {placement.path}: node {placement.node}, IP {placement.ip}")
+
+
+@click.command()
+@click.argument("which", type=click.Choice(["request", "platform"]), default="request")
+def schema(which: str) -> None:
+    """Print the published JSON schema of request files (or of the platform variables)."""
+    click.echo(schema_text(REQUEST_SCHEMA if which == "request" else PLATFORM_SCHEMA), nl=False)
 
 
 def register_request_commands(group: click.Group) -> None:
     """Attach the request commands to the top-level group."""
+    for command in (new, validate, plan, schema):
+        group.add_command(command)

@@ -161,9 +161,9 @@ class Request:
             "web.aliases": list(web.aliases),
             "web.tls": web.tls,
             "database.engine": db.engine.value,
-            "database.name": db.name,
-            "database.user": db.user,
-            "database.quota_mb": db.quota_mb,
+            "database.name": db.name or None,
+            "database.user": db.user or None,
+            "database.quota_mb": db.quota_mb or None,
         }
 
 

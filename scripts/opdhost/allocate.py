@@ -1,0 +1,202 @@
+"""`opdhost new`: place a request on a web node, give it the lowest free IP, write the file.
+
+Placement is deterministic: among the web nodes where the site fits (sites, storage,
+bandwidth, a free IP), the least used by storage share, ties by name. The lowest address of
+the node's pool not held by any request file (decommissioned ones included, until their file
+is removed) and not reserved is taken. The written file goes through the same checks as
+`validate` before it is written, so `new` never writes a file `validate` would refuse.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from opdhost.checks import check_fleet
+from opdhost.errors import AllocationError, Finding, FindingsError, has_errors
+from opdhost.fleet import Fleet
+from opdhost.ledger import DbUsage, WebUsage, usage
+from opdhost.model import Engine, Request, Runtime, expected_path, parse_request
+from opdhost.platform import Platform, WebNode
+
+
+@dataclass(frozen=True, slots=True)
+class NewSite:
+    """What the request letter asks for (the options of `opdhost new`)."""
+
+    opd_code: str
+    opd_name: str
+    contact_name: str
+    contact_email: str
+    letter_number: str
+    letter_date: str
+    agenda: str
+    site: str
+    runtime: Runtime
+    engine: Engine
+    storage_mb: int
+    bandwidth_mbit: int
+    db_quota_mb: int = 0
+    aliases: tuple[str, ...] = ()
+    tls: bool = True
+    contact_phone: str | None = None
+    node: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where the new site goes."""
+
+    node: str
+    ip: str
+    path: str
+    text: str = field(repr=False)
+
+
+def _q(value: str) -> str:
+    """A YAML double-quoted scalar (JSON strings are valid YAML)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def request_text(spec: NewSite, node: str, ip: str) -> str:
+    """The request file, in the documented field order, with a comment naming the letter."""
+    lines = [
+        f"# Hosting request of {_q(spec.opd_name)} (letter {_q(spec.letter_number)}, "
+        f"agenda {_q(spec.agenda)}); written by `opdhost new`.",
+        f"site: {spec.site}",
+        "opd:",
+        f"  code: {spec.opd_code}",
+        f"  name: {_q(spec.opd_name)}",
+        "  contact:",
+        f"    name: {_q(spec.contact_name)}",
+        f"    email: {_q(spec.contact_email)}",
+    ]
+    if spec.contact_phone:
+        lines.append(f"    phone: {_q(spec.contact_phone)}")
+    lines += [
+        "letter:",
+        f"  number: {_q(spec.letter_number)}",
+        f"  date: {spec.letter_date}",
+        f"  agenda: {_q(spec.agenda)}",
+        "status: active",
+        "web:",
+        f"  node: {node}",
+        f"  ip: {ip}",
+        f"  runtime: {spec.runtime.value}",
+        f"  storage_mb: {spec.storage_mb}",
+        f"  bandwidth_mbit: {spec.bandwidth_mbit}",
+    ]
+    if spec.aliases:
+        lines.append("  aliases:")
+        lines += [f"    - {_q(a)}" for a in spec.aliases]
+    lines += [f"  tls: {'true' if spec.tls else 'false'}", "database:"]
+    lines.append(f"  engine: {spec.engine.value}")
+    if spec.engine is not Engine.NONE:
+        lines.append(f"  quota_mb: {spec.db_quota_mb}")
+    return "\n".join(lines) + "\n"
+
+
+def _fits(node: WebNode, used: WebUsage, spec: NewSite) -> str | None:
+    """Why the site does not fit on `node` (None when it fits)."""
+    cap = node.capacity
+    if used.sites + 1 > cap.sites:
+        return f"{node.name} already has {used.sites} of {cap.sites} sites"
+    if used.storage_mb + spec.storage_mb > cap.storage_mb:
+        free = cap.storage_mb - used.storage_mb
+        return f"{node.name} has {free} MB of storage left, {spec.storage_mb} MB asked"
+    if used.bandwidth_mbit + spec.bandwidth_mbit > cap.bandwidth_mbit:
+        free = cap.bandwidth_mbit - used.bandwidth_mbit
+        return f"{node.name} has {free} Mbit/s of bandwidth left, {spec.bandwidth_mbit} asked"
+    return None
+
+
+def lowest_free_ip(node: WebNode, taken: set[str], platform: Platform) -> str | None:
+    """The lowest address of the node's pool that is neither reserved nor held by a file."""
+    reserved = platform.reserved_ips()
+    held = {ipaddress.IPv4Address(ip) for ip in taken}
+    for ip in node.pool:
+        if ip not in reserved and ip not in held:
+            return str(ip)
+    return None
+
+
+def place(spec: NewSite, fleet: Fleet, platform: Platform) -> Placement:
+    """Choose node and IP for `spec` and build the file text; AllocationError if impossible."""
+    if has_errors(fleet.findings):
+        raise FindingsError(
+            [*fleet.findings, Finding("requests", 1, "(fleet)", "fix these files first")]
+        )
+    path = expected_path(spec.opd_code, spec.site)
+    for req in fleet.requests:
+        if req.site == spec.site:
+            raise AllocationError(f"site {spec.site!r} is already taken by {req.path}")
+    _check_database(spec, fleet.requests, platform)
+    total = usage(fleet.requests)
+    taken = {r.web.ip for r in fleet.requests}
+    if spec.node is not None and spec.node not in platform.web_nodes:
+        known = ", ".join(platform.web_nodes)
+        raise AllocationError(f"unknown web node {spec.node!r} (known: {known})")
+    names = [spec.node] if spec.node is not None else list(platform.web_nodes)
+    reasons: list[str] = []
+    candidates: list[tuple[float, str, str]] = []
+    for name in names:
+        node = platform.web_nodes[name]
+        used = total.web.get(name, WebUsage())
+        why = _fits(node, used, spec)
+        ip = lowest_free_ip(node, taken, platform) if why is None else None
+        if why is None and ip is None:
+            why = f"{name} has no free IP left in {node.pool.first}-{node.pool.last}"
+        if why is not None or ip is None:
+            reasons.append(why or name)
+            continue
+        share = used.storage_mb / node.capacity.storage_mb if node.capacity.storage_mb else 1.0
+        candidates.append((share, name, ip))
+    if not candidates:
+        raise AllocationError("the request does not fit: " + "; ".join(reasons))
+    _, node_name, ip = min(candidates)
+    text = request_text(spec, node_name, ip)
+    _recheck(text, path, fleet.requests, platform)
+    return Placement(node_name, ip, path, text)
+
+
+def _check_database(spec: NewSite, requests: list[Request], platform: Platform) -> None:
+    if spec.engine is Engine.NONE:
+        return
+    server = platform.db_servers.get(spec.engine.value)
+    if server is None:
+        raise AllocationError(f"the platform has no {spec.engine.value} server")
+    used = usage(requests).db.get(spec.engine.value, DbUsage())
+    if used.databases + 1 > server.databases:
+        raise AllocationError(
+            f"the {spec.engine.value} server already has {used.databases} of "
+            f"{server.databases} databases"
+        )
+    if used.storage_mb + spec.db_quota_mb > server.storage_mb:
+        free = server.storage_mb - used.storage_mb
+        raise AllocationError(
+            f"the {spec.engine.value} server has {free} MB left, {spec.db_quota_mb} MB asked"
+        )
+
+
+def _recheck(text: str, path: str, requests: list[Request], platform: Platform) -> None:
+    """Run the file through every check `validate` does; refuse on any finding in it."""
+    req, found = parse_request(text.encode("utf-8"), path)
+    if req is None:
+        raise FindingsError(found)
+    problems = [f for f in check_fleet([*requests, req], platform) if f.path == path]
+    if problems:
+        raise FindingsError(problems)
+
+
+def write(root: Path, placement: Placement) -> Path:
+    """Write the file; refuses to overwrite an existing one."""
+    target = root / placement.path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with target.open("x", encoding="utf-8") as handle:
+            handle.write(placement.text)
+    except FileExistsError as exc:
+        raise AllocationError(f"{placement.path} already exists") from exc
+    return target

@@ -1,0 +1,256 @@
+"""Checks across files and against the platform: the review data of SOP steps 4-5.
+
+Unique names, host names, IPs and database names; IPs inside their node's pool and not
+reserved; aliases inside the zone; capacity per node and per database server; status
+transitions against the base state. Every finding points at the file and line to fix.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from opdhost import names
+from opdhost.errors import Finding
+from opdhost.ledger import DbUsage, Usage, WebUsage
+from opdhost.model import Engine, Request, Status
+from opdhost.platform import Platform
+
+IMMUTABLE = ("web.node", "database.engine", "database.name", "database.user")
+"""Fields an existing hosting cannot change in place (data would be stranded)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    path: str
+    line: int
+    field: str
+
+
+def _reserved(platform: Platform) -> dict[ipaddress.IPv4Address, str]:
+    """Reserved address -> why (for the message)."""
+    why: dict[ipaddress.IPv4Address, str] = {}
+    for ip in platform.reserved_ips():
+        why[ip] = "a platform server's address"
+    for name, node in platform.web_nodes.items():
+        why[node.pool.network.network_address] = f"the network address of {name}'s pool"
+        why[node.pool.network.broadcast_address] = f"the broadcast address of {name}'s pool"
+        why[node.pool.gateway] = f"the gateway of {name}'s pool"
+        why[ipaddress.IPv4Address(node.address)] = f"the address of node {name}"
+    return why
+
+
+def platform_findings(
+    req: Request, platform: Platform, reserved: Mapping[ipaddress.IPv4Address, str]
+) -> list[Finding]:
+    """One request against the platform: node, pool, reserved IPs, zone, engine."""
+    found: list[Finding] = []
+
+    def add(field: str, message: str) -> None:
+        found.append(Finding(req.path, req.line(field), field, message))
+
+    node = platform.web_nodes.get(req.web.node)
+    if node is None:
+        add(
+            "web.node",
+            f"unknown web node {req.web.node!r} (known: {', '.join(platform.web_nodes)})",
+        )
+    ip = ipaddress.IPv4Address(req.web.ip)
+    if ip in reserved:
+        add("web.ip", f"{ip} is reserved: {reserved[ip]}")
+    elif node is not None and ip not in node.pool:
+        add("web.ip", f"{ip} is outside {node.name}'s pool {node.pool.first}-{node.pool.last}")
+    static = platform.static_names()
+    if req.site in static:
+        add("site", f"{req.site!r} is a static name of the zone")
+    for index, alias in enumerate(req.web.aliases):
+        field = f"web.aliases[{index}]"
+        if not names.is_host_in_zone(alias, platform.zone):
+            add(field, f"{alias!r} is not a host name inside the zone {platform.zone}")
+        elif names.relative_name(alias, platform.zone) in static:
+            add(field, f"{alias!r} is a static name of the zone")
+    engine = req.database.engine
+    if engine is not Engine.NONE and engine.value not in platform.db_servers:
+        add("database.engine", f"the platform has no {engine.value} server")
+    return found
+
+
+def uniqueness_findings(requests: Iterable[Request], zone: str) -> list[Finding]:
+    """Site names, host names, IPs, database names and users: one owner each."""
+    found: list[Finding] = []
+    claims: dict[tuple[str, str], _Claim] = {}
+
+    def claim(kind: str, value: str, req: Request, field: str) -> None:
+        line = req.line(field)
+        first = claims.setdefault((kind, value), _Claim(req.path, line, field))
+        if first.path == req.path and first.field == field:
+            return
+        where = "this file" if first.path == req.path else first.path
+        message = f"{kind} {value!r} is already claimed by {where}:{first.line} ({first.field})"
+        found.append(Finding(req.path, line, field, message))
+
+    for req in requests:
+        claim("site", req.site, req, "site")
+        claim("host name", req.fqdn(zone), req, "site")
+        for index, alias in enumerate(req.web.aliases):
+            claim("host name", alias, req, f"web.aliases[{index}]")
+        claim("IP", req.web.ip, req, "web.ip")
+        claim("system user", req.user, req, "site")
+        if req.database.engine is not Engine.NONE:
+            claim("database name", req.database.name, req, "database.name")
+            claim("database user", req.database.user, req, "database.user")
+    return found
+
+
+def capacity_findings(
+    requests: Iterable[Request], platform: Platform, existing: frozenset[str] = frozenset()
+) -> list[Finding]:
+    """Requests that push a node or database server over its limit.
+
+    Sites named in `existing` are counted first, so the newcomers carry the blame.
+    """
+    ordered = sorted(requests, key=lambda r: (r.site not in existing, r.path))
+    total = Usage()
+    found: list[Finding] = []
+    for req in ordered:
+        before_web = total.web.get(req.web.node, WebUsage())
+        before = (before_web.sites, before_web.storage_mb, before_web.bandwidth_mbit)
+        engine = req.database.engine.value
+        db_before = total.db.get(engine, DbUsage())
+        db_prev = (db_before.databases, db_before.storage_mb)
+        total.add(req)
+        if req.status is Status.DECOMMISSIONED:
+            continue
+        node = platform.web_nodes.get(req.web.node)
+        if node is not None:
+            web = total.web[req.web.node]
+            cap = node.capacity
+            checks = [
+                ("site", "sites", web.sites, before[0], cap.sites, ""),
+                ("web.storage_mb", "storage", web.storage_mb, before[1], cap.storage_mb, " MB"),
+                (
+                    "web.bandwidth_mbit",
+                    "bandwidth",
+                    web.bandwidth_mbit,
+                    before[2],
+                    cap.bandwidth_mbit,
+                    " Mbit/s",
+                ),
+            ]
+            for field, what, now, _, limit, unit in checks:
+                if now > limit:
+                    found.append(
+                        Finding(
+                            req.path,
+                            req.line(field),
+                            field,
+                            f"over {node.name}'s {what} capacity: {now}{unit} of {limit}{unit}",
+                        )
+                    )
+        server = platform.db_servers.get(engine)
+        if server is not None:
+            db = total.db[engine]
+            if db.databases > server.databases and db.databases > db_prev[0]:
+                found.append(
+                    Finding(
+                        req.path,
+                        req.line("database.engine"),
+                        "database.engine",
+                        f"over the {engine} server's capacity: {db.databases} databases of "
+                        f"{server.databases}",
+                    )
+                )
+            if db.storage_mb > server.storage_mb and db.storage_mb > db_prev[1]:
+                found.append(
+                    Finding(
+                        req.path,
+                        req.line("database.quota_mb"),
+                        "database.quota_mb",
+                        f"over the {engine} server's storage: {db.storage_mb} MB of "
+                        f"{server.storage_mb} MB",
+                    )
+                )
+    return found
+
+
+def transition_findings(
+    base: Mapping[str, Request], new: Mapping[str, Request], invalid_paths: Iterable[str] = ()
+) -> list[Finding]:
+    """Status changes and immutable fields between the base state and the new one.
+
+    `invalid_paths`: files of the new state that failed to parse; their sites are not
+    reported as removed (their own findings say what is wrong).
+    """
+    found: list[Finding] = []
+    broken = set(invalid_paths)
+    for site, req in new.items():
+        old = base.get(site)
+        if old is None:
+            if req.status is Status.DECOMMISSIONED:
+                found.append(
+                    Finding(
+                        req.path,
+                        req.line("status"),
+                        "status",
+                        "a new request cannot start as decommissioned",
+                    )
+                )
+            continue
+        if old.status is Status.DECOMMISSIONED and req.status is not Status.DECOMMISSIONED:
+            found.append(
+                Finding(
+                    req.path,
+                    req.line("status"),
+                    "status",
+                    f"decommissioned -> {req.status.value} is not allowed: a decommissioned "
+                    "hosting is gone; file a new request under a new name",
+                )
+            )
+        was, now = old.desired(), req.desired()
+        for field in IMMUTABLE:
+            if was[field] != now[field] and req.status is not Status.DECOMMISSIONED:
+                found.append(
+                    Finding(
+                        req.path,
+                        req.line(field),
+                        field,
+                        f"cannot change on an existing hosting ({was[field]!r} -> "
+                        f"{now[field]!r}): decommission it and file a new request",
+                    )
+                )
+    for site, old in base.items():
+        if site in new or old.status is Status.DECOMMISSIONED or old.path in broken:
+            continue
+        found.append(
+            Finding(
+                old.path,
+                old.line("status"),
+                "status",
+                f"request file removed while the hosting is {old.status.value}: set "
+                "status: decommissioned and apply first (nothing is removed silently)",
+            )
+        )
+    return found
+
+
+def check_fleet(
+    requests: list[Request],
+    platform: Platform,
+    base: Mapping[str, Request] | None = None,
+    invalid_paths: Iterable[str] = (),
+) -> list[Finding]:
+    """Every cross-file and platform check of one state (transitions only with a base)."""
+    reserved = _reserved(platform)
+    found: list[Finding] = []
+    for req in requests:
+        found += platform_findings(req, platform, reserved)
+    found += uniqueness_findings(requests, platform.zone)
+    existing = frozenset(base) if base is not None else frozenset()
+    found += capacity_findings(requests, platform, existing)
+    if base is not None:
+        new: dict[str, Request] = {}
+        for req in requests:
+            new.setdefault(req.site, req)
+        found += transition_findings(base, new, invalid_paths)
+    return found

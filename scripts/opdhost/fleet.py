@@ -1,0 +1,82 @@
+"""A fleet: every request of one state (working tree or git ref), parsed and file-checked.
+
+The working tree is read from disk; a ref is read from git, re-using the parsed requests of
+the working tree for files whose blob is unchanged, so a plan parses only what changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from opdhost.errors import Finding, Severity
+from opdhost.model import Request, parse_request
+from opdhost.sources import read_blobs, tree_blobs, working_tree
+
+
+@dataclass(slots=True)
+class Fleet:
+    """Valid requests (sorted by path), the findings of the invalid files, and blob ids."""
+
+    requests: list[Request] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    blobs: dict[str, str] = field(default_factory=dict)
+    invalid: set[str] = field(default_factory=set)
+
+    def by_site(self) -> dict[str, Request]:
+        """Site name -> request (the first file by path wins; duplicates are a finding)."""
+        out: dict[str, Request] = {}
+        for req in self.requests:
+            out.setdefault(req.site, req)
+        return out
+
+    def by_path(self) -> dict[str, Request]:
+        """Path -> request."""
+        return {req.path: req for req in self.requests}
+
+
+def load_working_tree(root: Path) -> Fleet:
+    """Parse every request file under `<root>/requests`."""
+    files, found = working_tree(root)
+    fleet = Fleet(findings=found)
+    for f in files:
+        fleet.blobs[f.path] = f.blob
+        req, problems = parse_request(f.data, f.path)
+        if req is None:
+            fleet.findings.extend(problems)
+            fleet.invalid.add(f.path)
+        else:
+            fleet.requests.append(req)
+    return fleet
+
+
+def load_ref(root: Path, ref: str, reuse: Fleet | None = None) -> Fleet:
+    """The fleet at a git ref; problems there are warnings (that state is already merged).
+
+    Files whose path and blob match a valid request of `reuse` are not read nor parsed again.
+    Raises GitError when the ref cannot be read.
+    """
+    blobs = tree_blobs(root, ref)
+    known: dict[str, Request] = {}
+    if reuse is not None:
+        known = {
+            path: req
+            for path, req in reuse.by_path().items()
+            if reuse.blobs.get(path) == blobs.get(path)
+        }
+    contents = read_blobs(root, (b for p, b in blobs.items() if p not in known))
+    fleet = Fleet(blobs=blobs)
+    for path, blob in sorted(blobs.items()):
+        if path in known:
+            fleet.requests.append(known[path])
+            continue
+        req, problems = parse_request(contents[blob], path)
+        if req is None:
+            fleet.invalid.add(path)
+            fleet.findings.extend(
+                replace(p, message=f"at {ref[:12]}: {p.message}", severity=Severity.WARNING)
+                for p in problems
+            )
+        else:
+            fleet.requests.append(req)
+    return fleet

@@ -1,0 +1,56 @@
+"""One review of the request files: load both states, run every check, compute the plan.
+
+This is the pipeline `validate` and `plan` share (load -> model -> checks -> plan); the CLI
+only chooses its options and formats the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from opdhost.checks import check_fleet
+from opdhost.errors import Finding, has_errors
+from opdhost.fleet import Fleet, load_ref, load_working_tree
+from opdhost.plan import Plan, compute_plan
+from opdhost.platform import Platform
+from opdhost.sources import resolve_ref
+
+
+@dataclass(slots=True)
+class Review:
+    """The new state (working tree), the base state if any, findings and plan."""
+
+    platform: Platform
+    fleet: Fleet
+    base_ref: str | None = None
+    base_commit: str | None = None
+    base: Fleet | None = None
+    findings: list[Finding] = field(default_factory=list)
+    plan: Plan | None = None
+
+    @property
+    def ok(self) -> bool:
+        """No blocking finding."""
+        return not has_errors(self.findings)
+
+
+def run_review(root: Path, platform: Platform, base_ref: str | None = None) -> Review:
+    """Check the working tree of `root` (and its transitions from `base_ref` when given).
+
+    With a base, the plan is computed too. Raises GitError when the base cannot be read.
+    """
+    fleet = load_working_tree(root)
+    result = Review(platform=platform, fleet=fleet, base_ref=base_ref)
+    base_sites = None
+    if base_ref is not None:
+        result.base_commit = resolve_ref(root, base_ref)
+        result.base = load_ref(root, result.base_commit, reuse=fleet)
+        base_sites = result.base.by_site()
+    found = list(fleet.findings)
+    found += check_fleet(fleet.requests, platform, base_sites, fleet.invalid)
+    if result.base is not None and base_sites is not None:
+        found += result.base.findings
+        result.plan = compute_plan(base_sites, fleet.by_site())
+    result.findings = sorted(set(found))
+    return result
