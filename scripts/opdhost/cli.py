@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from opdhost import __version__
+from opdhost.cli_apply import apply_command
 from opdhost.cli_lab import lab
 from opdhost.cli_requests import register_request_commands
 
@@ -16,6 +17,7 @@ def cli() -> None:
 
 
 cli.add_command(lab)
+cli.add_command(apply_command)
 register_request_commands(cli)
 
 

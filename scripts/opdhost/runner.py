@@ -8,6 +8,7 @@ and the artifact directory. Nothing is printed here; the CLI renders the progres
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import shutil
@@ -76,6 +77,7 @@ class RunResult:
     artifact_dir: str
     failures: list[TaskResult] = field(default_factory=list)
     items: list[TaskResult] = field(default_factory=list)
+    diffs: list[tuple[str, str, str]] = field(default_factory=list)  # (host, task, diff text)
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
     results: int = 0
 
@@ -109,6 +111,31 @@ def _item_label(res: dict[str, Any]) -> str:
     return str(label) if isinstance(label, str | int) else ""
 
 
+def diff_text(diff: object) -> str:
+    """A unified diff from Ansible's `diff` result (a dict or a list of them)."""
+    parts = diff if isinstance(diff, list) else [diff]
+    out: list[str] = []
+    for d in parts:
+        if not isinstance(d, dict):
+            continue
+        if d.get("prepared"):
+            out.append(str(d["prepared"]).rstrip("\n"))
+            continue
+        before, after = d.get("before", ""), d.get("after", "")
+        if not isinstance(before, str) or not isinstance(after, str) or before == after:
+            continue
+        out.extend(
+            line.rstrip("\n")
+            for line in difflib.unified_diff(
+                before.splitlines(keepends=True),
+                after.splitlines(keepends=True),
+                str(d.get("before_header", "before")),
+                str(d.get("after_header", "after")),
+            )
+        )
+    return "\n".join(out)
+
+
 class _Collector:
     """The event handler: folds ansible-runner events into a RunResult and reports progress."""
 
@@ -131,7 +158,19 @@ class _Collector:
             self._progress(data)
         elif kind in ("runner_item_on_ok", "runner_item_on_failed"):
             self._record_item(kind, data)
+        if kind in ("runner_on_ok", "runner_item_on_ok"):
+            self._record_diff(data)
         return True
+
+    def _record_diff(self, data: dict[str, Any]) -> None:
+        res = data.get("res") or {}
+        if not res.get("changed") or res.get("results"):
+            return
+        text = diff_text(res.get("diff"))
+        if text:
+            host, task, _role = self._base(data)
+            label = _item_label(res)
+            self.result.diffs.append((host, f"{task} ({label})" if label else task, text))
 
     def _progress(self, data: dict[str, Any]) -> None:
         self.on_progress(
@@ -152,7 +191,9 @@ class _Collector:
             return
         res = data.get("res") or {}
         host, task, role = self._base(data)
-        failed_items = [r for r in res.get("results", []) if isinstance(r, dict) and r.get("failed")]
+        failed_items = [
+            r for r in res.get("results", []) if isinstance(r, dict) and r.get("failed")
+        ]
         if failed_items:
             for item in failed_items:
                 self.result.failures.append(

@@ -1,0 +1,394 @@
+"""Apply: from the last applied state to the working tree, through the roles, verified.
+
+One straight line: review (load, validate, plan against the last applied commit; a broken
+request stops here, before any host is touched) -> safety guard -> work (which nodes and
+which sites changed, by digest of the rendered role variables against the applied state) ->
+ansible-runner -> verification -> applied state and run record. The digests make the cost
+grow with the change: a node whose variables did not change is not visited, and a visited
+node's `*_only` lists name only the sites whose entries changed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opdhost.errors import FindingsError, GitError, OpdhostError, Severity, has_errors
+from opdhost.lock import apply_lock
+from opdhost.model import Request
+from opdhost.plan import Action, Plan, SafetyPolicy, compute_plan
+from opdhost.platform import Platform, load_platform, platform_path
+from opdhost.records import (
+    AppliedState,
+    NodeState,
+    Records,
+    ci_context,
+    digest,
+    new_run_id,
+    now_iso,
+)
+from opdhost.render import render
+from opdhost.review import Review, run_review
+from opdhost.runner import Progress, RunResult, TaskResult, run_playbook
+from opdhost.verify import Verification, verify
+
+ONLY_KEYS = ("apache_vhost_only", "database_only")
+SITE_LISTS = ("apache_vhost_sites", "bandwidth_sites", "database_sites", "dns_zone_records")
+
+
+class GuardError(OpdhostError):
+    """The plan crosses the safety guard and --force was not given."""
+
+    def __init__(self, reasons: list[str], plan: Plan) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+        self.plan = plan
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the user asked for."""
+
+    check: bool = False
+    all: bool = False
+    force: bool = False
+    verify_wait: float = 30.0
+
+
+@dataclass
+class Work:
+    """The nodes to visit, their variables (with `*_only` set) and the sites they touch."""
+
+    node_vars: dict[str, dict[str, Any]]
+    limit: list[str]
+    sites: dict[str, list[str]]  # node -> changed sites on it
+    new_state: dict[str, NodeState]
+    playbook: str
+
+    @property
+    def changed_sites(self) -> list[str]:
+        """Every site touched on at least one node."""
+        return sorted({s for sites in self.sites.values() for s in sites})
+
+
+@dataclass
+class SiteResult:
+    """The outcome of one changed site."""
+
+    site: str
+    action: str
+    result: str = "ok"  # ok | failed | not-run | check
+    step: str = ""
+    message: str = ""
+    nodes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form for the run record."""
+        return {
+            "site": self.site,
+            "action": self.action,
+            "result": self.result,
+            "nodes": self.nodes,
+            "step": self.step,
+            "message": self.message,
+        }
+
+
+@dataclass
+class Outcome:
+    """What one apply did; `record` is exactly what was written to the run record."""
+
+    run_id: str
+    plan: Plan
+    work: Work
+    sites: list[SiteResult]
+    run: RunResult | None
+    verification: Verification | None
+    record: dict[str, Any]
+    record_path: Path | None
+
+    @property
+    def ok(self) -> bool:
+        """Everything applied and verified (or nothing to do)."""
+        return all(s.result in ("ok", "check") for s in self.sites) and (
+            self.run is None or self.run.ok
+        )
+
+
+def _site_key(entry: dict[str, Any], var: str) -> str:
+    if var == "dns_zone_records":
+        return str(entry["value"] if entry.get("type") == "CNAME" else entry["name"])
+    return str(entry.get("site", ""))
+
+
+def node_digests(values: dict[str, Any]) -> NodeState:
+    """Digest of a node's variables (without `*_only`) and of each site's entries on it."""
+    body = {k: v for k, v in values.items() if k not in ONLY_KEYS}
+    per_site: dict[str, list[Any]] = {}
+    for var in SITE_LISTS:
+        for entry in values.get(var) or []:
+            per_site.setdefault(_site_key(entry, var), []).append([var, entry])
+    return NodeState(digest(body), {s: digest(e) for s, e in per_site.items()})
+
+
+def plan_work(rendered: dict[str, dict[str, Any]], state: AppliedState, everything: bool) -> Work:
+    """Which nodes to visit and which sites on each, from digests against the applied state."""
+    node_vars: dict[str, dict[str, Any]] = {}
+    limit: list[str] = []
+    sites: dict[str, list[str]] = {}
+    new_state: dict[str, NodeState] = {}
+    for node, values in sorted(rendered.items()):
+        now = node_digests(values)
+        new_state[node] = now
+        before = state.nodes.get(node)
+        if not everything and before is not None and before.digest == now.digest:
+            continue
+        old_sites = before.sites if before is not None else {}
+        changed = sorted(
+            s for s in set(now.sites) | set(old_sites) if now.sites.get(s) != old_sites.get(s)
+        )
+        only = [] if everything or before is None else changed
+        node_vars[node] = {**values, **{k: only for k in ONLY_KEYS if k in values}}
+        limit.append(node)
+        sites[node] = changed if not everything else sorted(now.sites)
+    first = not state.nodes
+    return Work(
+        node_vars, limit, sites, new_state, "site.yml" if everything or first else "apply.yml"
+    )
+
+
+@dataclass
+class _Context:
+    """Everything one apply carries from the review to the record."""
+
+    root: Path
+    inventory: Path
+    records: Records
+    platform: Platform
+    state: AppliedState
+    options: Options
+    on_progress: Callable[[Progress], None] | None
+    guard: list[str]
+
+
+def _git_head(root: Path) -> tuple[str, bool]:
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "requests"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "", True
+    return head, bool(dirty)
+
+
+def review(root: Path, platform: Platform, state: AppliedState) -> Review:
+    """Validate the working tree and plan it against the last applied commit (if readable)."""
+    result: Review | None = None
+    if state.commit:
+        try:
+            result = run_review(root, platform, state.commit)
+        except GitError:
+            result = None
+    if result is None:
+        result = run_review(root, platform, None)
+        result.plan = compute_plan({}, result.fleet.by_site())
+    return result
+
+
+def _attribute(
+    plan: Plan, work: Work, run: RunResult | None, verification: Verification | None, check: bool
+) -> list[SiteResult]:
+    actions = {c.site: c.action.value for c in plan.changes}
+    by_site: dict[str, SiteResult] = {}
+    for node, names in work.sites.items():
+        for s in names:
+            res = by_site.setdefault(s, SiteResult(s, actions.get(s, "converge")))
+            res.nodes.append(node)
+            if check:
+                res.result = "check"
+    for c in plan.changes:
+        if c.action is not Action.FORGET and c.site not in by_site:
+            by_site[c.site] = SiteResult(c.site, c.action.value, "ok", "", "nothing to do on hosts")
+    if run is not None:
+        _apply_failures(by_site, work, run)
+    if verification is not None:
+        for s, checks in verification.failed_sites().items():
+            failed = by_site.get(s)
+            if failed is not None and failed.result == "ok":
+                failed.result = "failed"
+                failed.step = "verify: " + ", ".join(c.what for c in checks)
+                failed.message = "; ".join(c.detail for c in checks)
+    return [by_site[s] for s in sorted(by_site)]
+
+
+def _apply_failures(by_site: dict[str, SiteResult], work: Work, run: RunResult) -> None:
+    def fail(res: SiteResult, f: TaskResult) -> None:
+        if res.result == "failed":
+            return
+        res.result = "failed"
+        role = f"{f.role}: " if f.role else ""
+        res.step = f"{f.host}: {role}{f.task}" + (" (unreachable)" if f.unreachable else "")
+        res.message = f.message
+
+    for f in run.failures:
+        named = by_site.get(f.item) if f.item else None
+        if named is not None:
+            fail(named, f)
+            continue
+        for s in work.sites.get(f.host, []):
+            if s in by_site:
+                fail(by_site[s], f)
+    if run.status != "successful" and not run.failures:
+        for res in by_site.values():
+            if res.result == "ok" and res.nodes:
+                res.result = "not-run"
+                res.step = f"run {run.status}"
+
+
+def _new_state(
+    state: AppliedState, work: Work, sites: list[SiteResult], run: RunResult, commit: str
+) -> AppliedState:
+    """Advance the applied state only where the run and the verification succeeded."""
+    bad = {s.site for s in sites if s.result != "ok"}
+    done_hosts = set(run.stats.get("processed", {})) - run.failed_hosts
+    if run.status == "canceled":
+        done_hosts = set()
+    nodes = dict(state.nodes)
+    for node in work.limit:
+        if node not in done_hosts:
+            continue
+        now = work.new_state[node]
+        before = state.nodes.get(node, NodeState())
+        merged = {s: (before.sites.get(s, "") if s in bad else d) for s, d in now.sites.items()}
+        node_ok = not (bad & set(work.sites.get(node, [])))
+        nodes[node] = NodeState(
+            now.digest if node_ok else before.digest, {s: d for s, d in merged.items() if d}
+        )
+    complete = not bad and run.ok and set(work.limit) <= done_hosts
+    return AppliedState(commit if complete else state.commit, now_iso(), nodes)
+
+
+def apply(
+    root: Path,
+    inventory_dir: Path,
+    *,
+    records_root: Path,
+    options: Options,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_plan: Callable[[Plan, Work], None] | None = None,
+) -> Outcome:
+    """The whole apply. Raises FindingsError (invalid requests), GuardError, LockedError."""
+    platform = load_platform(platform_path(root, inventory=inventory_dir))
+    inventory = inventory_dir / "hosts.yml"
+    records = Records(records_root, platform.environment)
+    with apply_lock(inventory):
+        state = records.load_state()
+        rev = review(root, platform, state)
+        if has_errors(rev.findings):
+            raise FindingsError([f for f in rev.findings if f.severity is Severity.ERROR])
+        plan = rev.plan or compute_plan({}, rev.fleet.by_site())
+        reasons = SafetyPolicy().violations(plan)
+        if reasons and not options.force:
+            raise GuardError(reasons, plan)
+        requests = rev.fleet.requests
+        work = plan_work(render(requests, platform, None).nodes, state, options.all)
+        if on_plan is not None:
+            on_plan(plan, work)
+        ctx = _Context(root, inventory, records, platform, state, options, on_progress, reasons)
+        return _execute(ctx, plan, work, requests)
+
+
+def _execute(ctx: _Context, plan: Plan, work: Work, requests: list[Request]) -> Outcome:
+    run_id = new_run_id()
+    started = now_iso()
+    commit, dirty = _git_head(ctx.root)
+    artifacts = ctx.records.artifacts()
+    run: RunResult | None = None
+    verification: Verification | None = None
+    if work.limit:
+        run = run_playbook(
+            work.playbook,
+            ctx.inventory,
+            node_vars=work.node_vars,
+            limit=work.limit,
+            check=ctx.options.check,
+            artifacts=artifacts,
+            ident=run_id,
+            on_progress=ctx.on_progress,
+        )
+        touched = set(work.changed_sites)
+        if not ctx.options.check and run.status == "successful":
+            verification = verify(
+                [r for r in requests if r.site in touched],
+                ctx.platform,
+                ctx.inventory,
+                artifacts=artifacts,
+                ident=f"{run_id}-verify",
+                wait=ctx.options.verify_wait,
+            )
+    sites = _attribute(plan, work, run, verification, ctx.options.check)
+    if not ctx.options.check:
+        if run is not None:
+            ctx.records.save_state(_new_state(ctx.state, work, sites, run, commit))
+        elif commit and commit != ctx.state.commit:
+            ctx.records.save_state(AppliedState(commit, now_iso(), ctx.state.nodes))
+    outcome = Outcome(run_id, plan, work, sites, run, verification, {}, None)
+    outcome.record = _record(ctx, outcome, commit, dirty, started)
+    outcome.record_path = ctx.records.save_run(run_id, outcome.record)
+    return outcome
+
+
+def _record(ctx: _Context, o: Outcome, commit: str, dirty: bool, started: str) -> dict[str, Any]:
+    """The run record: who, when, what was planned and what happened per site; no secret."""
+    options = ctx.options
+    mode = "check" if options.check else ("all" if options.all else "apply")
+    result = "ok" if o.ok else ("canceled" if o.run and o.run.status == "canceled" else "failed")
+    ansible = None
+    if o.run is not None:
+        ansible = {
+            "playbook": o.run.playbook,
+            "status": o.run.status,
+            "seconds": round(o.run.seconds, 1),
+            "artifact_dir": o.run.artifact_dir,
+            "stats": o.run.stats,
+        }
+    checks = None
+    if o.verification is not None:
+        db_run = o.verification.db_run
+        checks = {
+            "ok": o.verification.ok,
+            "checks": [c.__dict__ for c in o.verification.checks],
+            "db_artifact_dir": db_run.artifact_dir if db_run else None,
+        }
+    return {
+        "run_id": o.run_id,
+        "environment": ctx.platform.environment,
+        "inventory": str(ctx.inventory),
+        "mode": mode,
+        "commit": commit,
+        "dirty": dirty,
+        **ci_context(),
+        "guard": ctx.guard,
+        "forced": bool(ctx.guard) and options.force,
+        "started": started,
+        "ended": now_iso(),
+        "result": result,
+        "plan_summary": o.plan.summary(),
+        "plan": [c.as_dict() for c in o.plan.changes],
+        "nodes": o.work.limit,
+        "sites": [s.as_dict() for s in o.sites],
+        "ansible": ansible,
+        "verification": checks,
+    }

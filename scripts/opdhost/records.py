@@ -1,0 +1,171 @@
+"""Where apply keeps what it did: the last applied state and one JSON record per run.
+
+Layout under the records directory (default `<repo>/records`, or $OPDHOST_RECORDS_DIR):
+    <environment>/applied.json        last applied state: the commit of the last complete
+                                      apply, and per node the digest of its role variables
+                                      and of each site's entries (advanced per node and site
+                                      only where the run and the verification succeeded)
+    <environment>/runs/<run-id>.json  one record per apply: who, when, plan, result per site
+    <environment>/artifacts/<run-id>/ ansible-runner's artifacts (events, stdout)
+No record holds a secret: digests and the plan's public fields only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opdhost.errors import OpdhostError
+
+STATE_VERSION = 1
+
+
+class RecordsError(OpdhostError):
+    """The applied-state file exists but cannot be read."""
+
+
+def digest(value: object) -> str:
+    """A short, stable digest of JSON-able data (key order does not matter)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+@dataclass
+class NodeState:
+    """What was last applied on one node: its whole variables' digest and each site's."""
+
+    digest: str = ""
+    sites: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class AppliedState:
+    """The last applied state of one environment."""
+
+    commit: str = ""
+    applied_at: str = ""
+    nodes: dict[str, NodeState] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form written to applied.json."""
+        return {
+            "version": STATE_VERSION,
+            "commit": self.commit,
+            "applied_at": self.applied_at,
+            "nodes": {
+                n: {"digest": s.digest, "sites": dict(sorted(s.sites.items()))}
+                for n, s in sorted(self.nodes.items())
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AppliedState:
+        """Read the JSON form back."""
+        nodes = {
+            str(n): NodeState(str(s.get("digest", "")), dict(s.get("sites", {})))
+            for n, s in (data.get("nodes") or {}).items()
+        }
+        return cls(
+            str(data.get("commit", "")),
+            str(data.get("applied_at", "")),
+            nodes,
+        )
+
+
+@dataclass(frozen=True)
+class Records:
+    """The records of one environment."""
+
+    root: Path
+    environment: str
+
+    @property
+    def base(self) -> Path:
+        """<records>/<environment>."""
+        return self.root / self.environment
+
+    @property
+    def state_path(self) -> Path:
+        """The applied-state file."""
+        return self.base / "applied.json"
+
+    def artifacts(self) -> Path:
+        """Where ansible-runner keeps its artifacts (one directory per run id)."""
+        return self.base / "artifacts"
+
+    def load_state(self) -> AppliedState:
+        """The last applied state; empty when nothing was ever applied."""
+        try:
+            text = self.state_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return AppliedState()
+        except OSError as exc:
+            raise RecordsError(f"cannot read {self.state_path}: {exc.strerror}") from exc
+        try:
+            return AppliedState.from_json(json.loads(text))
+        except (ValueError, AttributeError) as exc:
+            raise RecordsError(
+                f"{self.state_path} is not a valid applied-state record ({exc}); "
+                "move it away and run `opdhost apply --all` to converge and record again"
+            ) from exc
+
+    def save_state(self, state: AppliedState) -> Path:
+        """Write the applied state atomically (a crash never leaves half a file)."""
+        return _write_json(self.state_path, state.to_json())
+
+    def save_run(self, run_id: str, record: dict[str, Any]) -> Path:
+        """Write one run record."""
+        return _write_json(self.base / "runs" / f"{run_id}.json", record)
+
+    def runs(self) -> list[Path]:
+        """Run records, oldest first."""
+        return sorted((self.base / "runs").glob("*.json"))
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, sort_keys=False)
+        fh.write("\n")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+    return path
+
+
+def new_run_id() -> str:
+    """Sortable, unique enough for one inventory (the apply lock serialises runs)."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
+
+
+def now_iso() -> str:
+    """UTC time stamp for records."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def ci_context(env: dict[str, str] | None = None) -> dict[str, str | None]:
+    """Who approved and who triggered the apply, from what CI provides (never secrets).
+
+    OPDHOST_APPROVED_BY is set by the merge pipeline from the pull request's approvals; the
+    actor and job URL come from GitHub Actions or GitLab CI variables when present.
+    """
+    e = os.environ if env is None else env
+    actor = e.get("GITHUB_ACTOR") or e.get("GITLAB_USER_LOGIN") or e.get("USER") or None
+    job = None
+    if e.get("GITHUB_SERVER_URL") and e.get("GITHUB_REPOSITORY") and e.get("GITHUB_RUN_ID"):
+        job = f"{e['GITHUB_SERVER_URL']}/{e['GITHUB_REPOSITORY']}/actions/runs/{e['GITHUB_RUN_ID']}"
+    elif e.get("CI_JOB_URL"):
+        job = e["CI_JOB_URL"]
+    return {
+        "approved_by": e.get("OPDHOST_APPROVED_BY") or None,
+        "triggered_by": actor,
+        "ci": "true" if e.get("CI") else None,
+        "ci_job": job,
+        "pull_request": e.get("OPDHOST_PULL_REQUEST") or e.get("CI_MERGE_REQUEST_IID") or None,
+    }

@@ -1,0 +1,234 @@
+"""Check each changed hosting as a user would, after apply.
+
+Its name (and aliases) resolve at every DNS server of the platform to its IP (dnspython,
+asked directly, no recursion); HTTP and HTTPS answer on its IP for its name (HTTPS with SNI,
+the certificate naming the site); its database accepts its user from its web node (through
+ansible-runner, playbooks/verify_db.yml: the password never leaves the hosts). Secondaries
+and Apache reloads take a moment, so each check retries until a deadline.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import dns.exception
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+from cryptography import x509
+
+from opdhost.model import Engine, Request, Status
+from opdhost.platform import Platform
+from opdhost.runner import RunResult, run_playbook
+
+TIMEOUT = 3.0
+DB_REPORT_TASK = "Report each hosting's database connection"  # the task in verify_db.yml
+
+
+@dataclass(frozen=True)
+class Check:
+    """One verification of one site."""
+
+    site: str
+    what: str  # dns@ns1 | http | https | db
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Verification:
+    """Every check of a run; `ok` only when all passed."""
+
+    checks: list[Check] = field(default_factory=list)
+    db_run: RunResult | None = None
+
+    @property
+    def ok(self) -> bool:
+        """All checks passed."""
+        return all(c.ok for c in self.checks)
+
+    def failed_sites(self) -> dict[str, list[Check]]:
+        """Site -> its failed checks."""
+        out: dict[str, list[Check]] = {}
+        for c in self.checks:
+            if not c.ok:
+                out.setdefault(c.site, []).append(c)
+        return out
+
+
+def _retry(check: Callable[[], tuple[bool, str]], deadline: float) -> tuple[bool, str]:
+    while True:
+        ok, detail = check()
+        if ok or time.monotonic() >= deadline:
+            return ok, detail
+        time.sleep(0.5)
+
+
+def _addresses(name: str, server: str) -> tuple[str, set[str]]:
+    """rcode name and the A addresses the server answers for `name` (following CNAMEs)."""
+    query = dns.message.make_query(name, dns.rdatatype.A)
+    query.flags &= ~0x0100  # no recursion wanted: ask the authoritative server itself
+    response = dns.query.udp(query, server, timeout=TIMEOUT)
+    found = {
+        item.address
+        for rrset in response.answer
+        if rrset.rdtype == dns.rdatatype.A
+        for item in rrset
+    }
+    return dns.rcode.to_text(response.rcode()), found
+
+
+def check_dns(name: str, server: str, want: str | None) -> tuple[bool, str]:
+    """`name` answers `want` at `server`; want None = must not resolve (decommissioned)."""
+    try:
+        rcode, found = _addresses(name, server)
+    except (dns.exception.DNSException, OSError) as exc:
+        return False, f"{name} @{server}: no answer ({exc.__class__.__name__})"
+    if want is None:
+        ok = not found
+        return ok, f"{name} @{server}: {rcode} {sorted(found) or ''}".rstrip()
+    ok = found == {want}
+    return ok, f"{name} @{server}: {rcode} {sorted(found)} (want {want})"
+
+
+def check_http(ip: str, host: str, tls: bool, want_status: set[int]) -> tuple[bool, str]:
+    """GET / on the site's IP with its name; for HTTPS also the certificate must name it."""
+    scheme = "https" if tls else "http"
+    conn: http.client.HTTPConnection
+    try:
+        if tls:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE  # self-signed in the lab; the name is checked below
+            raw = socket.create_connection((ip, 443), timeout=TIMEOUT)
+            sock = ctx.wrap_socket(raw, server_hostname=host)
+            names = _cert_names(sock.getpeercert(binary_form=True) or b"")
+            conn = http.client.HTTPSConnection(ip, 443, timeout=TIMEOUT, context=ctx)
+            conn.sock = sock
+            if host not in names:
+                sock.close()
+                return False, f"{scheme}://{ip} for {host}: certificate names {sorted(names)}"
+        else:
+            conn = http.client.HTTPConnection(ip, 80, timeout=TIMEOUT)
+        conn.request("GET", "/", headers={"Host": host, "User-Agent": "opdhost-verify"})
+        status = conn.getresponse().status
+        conn.close()
+    except (OSError, http.client.HTTPException) as exc:
+        return False, f"{scheme}://{ip} for {host}: {exc.__class__.__name__}: {exc}"
+    return status in want_status, f"{scheme}://{ip} for {host}: HTTP {status}"
+
+
+def _cert_names(der: bytes) -> set[str]:
+    if not der:
+        return set()
+    cert = x509.load_der_x509_certificate(der)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = set(san.get_values_for_type(x509.DNSName))
+    except x509.ExtensionNotFound:
+        names = set()
+    for attr in cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME):
+        names.add(str(attr.value))
+    return names
+
+
+def _site_checks(req: Request, platform: Platform, wait: float) -> list[Check]:
+    deadline = time.monotonic() + wait
+    servers = [platform.dns_primary, *platform.dns_secondaries]
+    fqdn = req.fqdn(platform.zone)
+    gone = req.status is Status.DECOMMISSIONED
+    out: list[Check] = []
+    for server in servers:
+        for name in (fqdn, *req.web.aliases):
+            want = None if gone else req.web.ip
+            ok, detail = _retry(partial(check_dns, name, server.address, want), deadline)
+            out.append(Check(req.site, f"dns@{server.node}", ok, detail))
+    if gone:
+        return out
+    status = {503} if req.status is Status.SUSPENDED else set(range(200, 500))
+    for tls in (False, True) if req.web.tls else (False,):
+        ok, detail = _retry(partial(check_http, req.web.ip, fqdn, tls, status), deadline)
+        out.append(Check(req.site, "https" if tls else "http", ok, detail))
+    return out
+
+
+def db_targets(requests: list[Request], platform: Platform) -> list[dict[str, str]]:
+    """The extra var of playbooks/verify_db.yml: active sites that have a database."""
+    out = []
+    for req in requests:
+        db = req.database
+        if req.status is not Status.ACTIVE or db.engine is Engine.NONE:
+            continue
+        server = platform.db_servers[db.engine.value]
+        out.append(
+            {
+                "site": req.site,
+                "engine": db.engine.value,
+                "name": db.name,
+                "user": db.user,
+                "db_node": server.node,
+                "db_address": server.address,
+                "web_node": req.web.node,
+            }
+        )
+    return out
+
+
+def verify(
+    requests: list[Request],
+    platform: Platform,
+    inventory: Path,
+    *,
+    artifacts: Path,
+    ident: str,
+    wait: float = 30.0,
+) -> Verification:
+    """Run every check of the given (changed) sites; DNS/HTTP in threads, DB in one run."""
+    result = Verification()
+    if not requests:
+        return result
+    targets = db_targets(requests, platform)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = [pool.submit(_site_checks, r, platform, wait) for r in requests]
+        if targets:
+            limit = sorted({t["db_node"] for t in targets} | {t["web_node"] for t in targets})
+            run = run_playbook(
+                "verify_db.yml",
+                inventory,
+                extravars={"opdhost_verify_db": targets},
+                limit=limit,
+                artifacts=artifacts,
+                ident=ident,
+            )
+            result.db_run = run
+            result.checks.extend(_db_checks(targets, run))
+        for f in futures:
+            result.checks.extend(f.result())
+    result.checks.sort(key=lambda c: (c.site, c.what))
+    return result
+
+
+def _db_checks(targets: list[dict[str, str]], run: RunResult) -> list[Check]:
+    reports = {
+        i.item: i for i in run.items if i.task == "Report each hosting's database connection"
+    }
+    out = []
+    for t in targets:
+        item = reports.get(t["site"])
+        if item is None:
+            why = "; ".join(f"{f.host}: {f.task}: {f.message}" for f in run.failures)
+            out.append(Check(t["site"], "db", False, f"not checked ({why or run.status})"))
+        else:
+            what = f"{t['engine']} {t['name']} as {t['user']} from {t['web_node']}"
+            detail = item.message if item.failed else f"{what}: accepted"
+            out.append(Check(t["site"], "db", not item.failed, detail))
+    return out
