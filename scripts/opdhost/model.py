@@ -12,7 +12,6 @@ import datetime as dt
 import enum
 import sys
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any
 
 from opdhost import names
@@ -175,10 +174,10 @@ def expected_path(opd: str, site: str) -> str:
 def _location_findings(req: Request, doc: Document) -> list[Finding]:
     """`requests/<opd>/<site>.yaml`: the path names the request, so it must agree with it."""
     found: list[Finding] = []
-    parts = PurePosixPath(req.path).parts
-    if len(parts) < 2 or PurePosixPath(req.path).suffix != ".yaml":
+    parts = req.path.split("/")
+    if len(parts) < 2 or not parts[-1].endswith(".yaml"):
         return found
-    stem = PurePosixPath(req.path).stem
+    stem = parts[-1][: -len(".yaml")]
     if stem != req.site:
         found.append(
             Finding(
@@ -260,7 +259,7 @@ def _build(doc: Document) -> Request:
         database = Database(Engine.NONE)
     else:
         db_name = db.get("name") or names.default_db_name(site)
-        database = Database(engine, db_name, db.get("user") or db_name, db["quota_mb"])
+        database = Database(engine, db_name, db.get("user") or db_name, int(db["quota_mb"]))
     lines = {sys.intern(k): doc.lines[k] for k in _KEPT_LINES if k in doc.lines}
     for index in range(len(web.get("aliases", ()))):
         key = f"web.aliases[{index}]"
@@ -278,8 +277,8 @@ def _build(doc: Document) -> Request:
             node=web["node"],
             ip=web["ip"],
             runtime=Runtime(web["runtime"]),
-            storage_mb=web["storage_mb"],
-            bandwidth_mbit=web["bandwidth_mbit"],
+            storage_mb=int(web["storage_mb"]),  # the schema allows 2048.0: store 2048
+            bandwidth_mbit=int(web["bandwidth_mbit"]),
             aliases=tuple(web.get("aliases", ())),
             tls=web.get("tls", True),
         ),
