@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,7 @@ class NewSite:
     tls: bool = True
     contact_phone: str | None = None
     node: str | None = None
+    ip: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +62,22 @@ def _q(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+_PLAIN = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+
+
+def _p(value: str) -> str:
+    """Plain when it is a harmless token (names, dates, IPs), else quoted: never raw YAML."""
+    return value if _PLAIN.match(value) else _q(value)
+
+
 def request_text(spec: NewSite, node: str, ip: str) -> str:
     """The request file, in the documented field order, with a comment naming the letter."""
     lines = [
         f"# Hosting request of {_q(spec.opd_name)} (letter {_q(spec.letter_number)}, "
         f"agenda {_q(spec.agenda)}); written by `opdhost new`.",
-        f"site: {spec.site}",
+        f"site: {_p(spec.site)}",
         "opd:",
-        f"  code: {spec.opd_code}",
+        f"  code: {_p(spec.opd_code)}",
         f"  name: {_q(spec.opd_name)}",
         "  contact:",
         f"    name: {_q(spec.contact_name)}",
@@ -78,12 +88,12 @@ def request_text(spec: NewSite, node: str, ip: str) -> str:
     lines += [
         "letter:",
         f"  number: {_q(spec.letter_number)}",
-        f"  date: {spec.letter_date}",
+        f"  date: {_p(spec.letter_date)}",
         f"  agenda: {_q(spec.agenda)}",
         "status: active",
         "web:",
-        f"  node: {node}",
-        f"  ip: {ip}",
+        f"  node: {_p(node)}",
+        f"  ip: {_p(ip)}",
         f"  runtime: {spec.runtime.value}",
         f"  storage_mb: {spec.storage_mb}",
         f"  bandwidth_mbit: {spec.bandwidth_mbit}",
@@ -129,6 +139,7 @@ def place(spec: NewSite, fleet: Fleet, platform: Platform) -> Placement:
             [*fleet.findings, Finding("requests", 1, "(fleet)", "fix these files first")]
         )
     path = expected_path(spec.opd_code, spec.site)
+    _precheck(spec, path, platform)
     for req in fleet.requests:
         if req.site == spec.site:
             raise AllocationError(f"site {spec.site!r} is already taken by {req.path}")
@@ -139,13 +150,15 @@ def place(spec: NewSite, fleet: Fleet, platform: Platform) -> Placement:
         known = ", ".join(platform.web_nodes)
         raise AllocationError(f"unknown web node {spec.node!r} (known: {known})")
     names = [spec.node] if spec.node is not None else list(platform.web_nodes)
+    if spec.ip is not None:
+        names = _nodes_for_ip(spec.ip, names, taken, platform)
     reasons: list[str] = []
     candidates: list[tuple[float, str, str]] = []
     for name in names:
         node = platform.web_nodes[name]
         used = total.web.get(name, WebUsage())
         why = _fits(node, used, spec)
-        ip = lowest_free_ip(node, taken, platform) if why is None else None
+        ip = spec.ip or lowest_free_ip(node, taken, platform) if why is None else None
         if why is None and ip is None:
             why = f"{name} has no free IP left in {node.pool.first}-{node.pool.last}"
         if why is not None or ip is None:
@@ -159,6 +172,22 @@ def place(spec: NewSite, fleet: Fleet, platform: Platform) -> Placement:
     text = request_text(spec, node_name, ip)
     _recheck(text, path, fleet.requests, platform)
     return Placement(node_name, ip, path, text)
+
+
+def _nodes_for_ip(ip: str, names: list[str], taken: set[str], platform: Platform) -> list[str]:
+    """The nodes (of `names`) whose pool holds the asked-for IP; refuses taken or reserved."""
+    try:
+        address = ipaddress.IPv4Address(ip)
+    except ValueError as exc:
+        raise AllocationError(f"{ip!r} is not an IPv4 address") from exc
+    if ip in taken:
+        raise AllocationError(f"IP {ip} is already taken")
+    if address in platform.reserved_ips():
+        raise AllocationError(f"IP {ip} is reserved for the platform")
+    fitting = [n for n in names if address in platform.web_nodes[n].pool]
+    if not fitting:
+        raise AllocationError(f"IP {ip} is in no pool of web node(s) {', '.join(names)}")
+    return fitting
 
 
 def _check_database(spec: NewSite, requests: list[Request], platform: Platform) -> None:
@@ -180,14 +209,51 @@ def _check_database(spec: NewSite, requests: list[Request], platform: Platform) 
         )
 
 
+OPTION_OF_FIELD = {
+    "site": "--site",
+    "opd.code": "--opd",
+    "opd.name": "--opd-name",
+    "opd.contact.name": "--contact-name",
+    "opd.contact.email": "--contact-email",
+    "opd.contact.phone": "--contact-phone",
+    "letter.number": "--letter-number",
+    "letter.date": "--letter-date",
+    "letter.agenda": "--agenda",
+    "web.node": "--node",
+    "web.ip": "--ip",
+    "web.runtime": "--runtime",
+    "web.storage_mb": "--storage-mb",
+    "web.bandwidth_mbit": "--bandwidth-mbit",
+    "database.engine": "--db",
+    "database.quota_mb": "--db-quota-mb",
+}
+"""Findings on the file `new` would write are reported against the option that caused them."""
+
+
+def _as_option(finding: Finding) -> Finding:
+    field = finding.field
+    option = OPTION_OF_FIELD.get(field)
+    if option is None and field.startswith("web.aliases["):
+        option = "--alias"
+    return Finding("opdhost new", 0, option or field, finding.message)
+
+
+def _precheck(spec: NewSite, path: str, platform: Platform) -> None:
+    """The letter's values against the schema first: bad names are reported before capacity."""
+    node = spec.node or next(iter(platform.web_nodes))
+    req, found = parse_request(request_text(spec, node, spec.ip or "0.0.0.0").encode(), path)
+    if req is None:
+        raise FindingsError([_as_option(f) for f in found])
+
+
 def _recheck(text: str, path: str, requests: list[Request], platform: Platform) -> None:
     """Run the file through every check `validate` does; refuse on any finding in it."""
     req, found = parse_request(text.encode("utf-8"), path)
     if req is None:
-        raise FindingsError(found)
+        raise FindingsError([_as_option(f) for f in found])
     problems = [f for f in check_fleet([*requests, req], platform) if f.path == path]
     if problems:
-        raise FindingsError(problems)
+        raise FindingsError([_as_option(f) for f in problems])
 
 
 def write(root: Path, placement: Placement) -> Path:

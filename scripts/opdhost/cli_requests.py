@@ -250,6 +250,7 @@ def plan(
 @click.option("--alias", "aliases", multiple=True, help="Extra host name (repeatable).")
 @click.option("--no-tls", is_flag=True, help="Serve plain HTTP only.")
 @click.option("--node", help="Web node (default: the least used one with room).")
+@click.option("--ip", help="A specific free IP of the node's pool (default: the lowest free).")
 @click.option("--dry-run", is_flag=True, help="Print the file instead of writing it.")
 @reports_errors
 def new(
@@ -274,6 +275,7 @@ def new(
     aliases: tuple[str, ...],
     no_tls: bool,
     node: str | None,
+    ip: str | None,
     dry_run: bool,
 ) -> None:
     """Scaffold requests/<opd>/<site>.yaml from a request letter, with node and IP allocated."""
@@ -314,6 +316,7 @@ def new(
         aliases=aliases,
         tls=not no_tls,
         node=node,
+        ip=ip,
     )
     placement = allocate.place(spec, fleet, platform)
     if dry_run:

@@ -190,6 +190,11 @@ def _if(schema: dict[str, Any]) -> Check:
     return lambda v: then(v) if condition(v) else otherwise(v)
 
 
+def _not(schema: dict[str, Any]) -> Check:
+    inner = compile_schema(schema["not"])
+    return lambda v: not inner(v)
+
+
 _BUILDERS: list[tuple[str, Callable[[dict[str, Any]], Check]]] = [
     ("type", _type),
     ("enum", _enum),
@@ -206,5 +211,6 @@ _BUILDERS: list[tuple[str, Callable[[dict[str, Any]], Check]]] = [
     ("properties", _properties),
     ("additionalProperties", _additional),
     ("if", _if),
+    ("not", _not),
 ]
 _KEYWORDS = frozenset(k for k, _ in _BUILDERS)

@@ -96,8 +96,8 @@ def _translate(error: ValidationError) -> list[tuple[str, str]]:
         return [(field, f"{value!r} is too small (minimum {error.validator_value})")]
     if kind == "maximum":
         return [(field, f"{value!r} is too large (maximum {error.validator_value})")]
-    if error.schema is False:
-        return [(field, "not allowed here (engine none takes no name, user or quota_mb)")]
+    if kind == "not":
+        return [(field, "not allowed with engine none (it takes no name, user or quota_mb)")]
     return [(field, error.message)]
 
 
