@@ -328,17 +328,19 @@ def _execute(ctx: _Context, plan: Plan, work: Work, requests: list[Request]) -> 
             ident=run_id,
             on_progress=ctx.on_progress,
         )
-        touched = set(work.changed_sites)
-        if not ctx.options.check and run.status == "successful":
-            verification = verify(
-                [r for r in requests if r.site in touched],
-                ctx.platform,
-                ctx.inventory,
-                artifacts=artifacts,
-                ident=f"{run_id}-verify",
-                wait=ctx.options.verify_wait,
-            )
-    sites = _attribute(plan, work, run, verification, ctx.options.check)
+    sites = _attribute(plan, work, run, None, ctx.options.check)
+    if run is not None and not ctx.options.check and run.status != "canceled":
+        # Verify every touched site the run did not already fail (a partial run too).
+        fine = {s.site for s in sites if s.result == "ok" and s.nodes}
+        verification = verify(
+            [r for r in requests if r.site in fine],
+            ctx.platform,
+            ctx.inventory,
+            artifacts=artifacts,
+            ident=f"{run_id}-verify",
+            wait=ctx.options.verify_wait,
+        )
+        sites = _attribute(plan, work, run, verification, ctx.options.check)
     if not ctx.options.check:
         if run is not None:
             ctx.records.save_state(_new_state(ctx.state, work, sites, run, commit))

@@ -28,7 +28,11 @@ def _plan_lines(plan: Plan, work: Work) -> list[str]:
         f"plan: {', '.join(f'{n} {a}' for a, n in plan.summary().items() if n) or 'no changes'}"
     ]
     for c in plan.changes:
-        fields = ", ".join(f"{f.field}: {f.old!r} -> {f.new!r}" for f in c.changes[:6])
+        if c.action.value == "create":
+            new = {f.field: f.new for f in c.changes}
+            fields = f"{new.get('web.node')} {new.get('web.ip')} db {new.get('database.engine')}"
+        else:
+            fields = ", ".join(f"{f.field}: {f.old!r} -> {f.new!r}" for f in c.changes[:4])
         lines.append(f"  {c.action.value:<12} {c.site:<24} {fields}")
     if work.limit:
         per_node = ", ".join(f"{n} ({len(work.sites.get(n, []))} sites)" for n in work.limit)

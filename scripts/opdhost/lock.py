@@ -57,7 +57,9 @@ def apply_lock(inventory: Path, lock_dir: Path | None = None) -> Iterator[Path]:
             ) from None
         who = os.environ.get("USER") or os.environ.get("LOGNAME") or str(os.getuid())
         os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"pid": os.getpid(), "who": who, "since": time.time()}).encode(), 0)
+        os.pwrite(
+            fd, json.dumps({"pid": os.getpid(), "who": who, "since": time.time()}).encode(), 0
+        )
         try:
             yield path
         finally:
