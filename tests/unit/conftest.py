@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-
 from opdhost.cli import cli
 from opdhost.platform import Platform, load_platform, platform_path
 
@@ -49,7 +48,9 @@ web.aliases 20 ([0] 21), web.tls 22, database 23, database.engine 24, database.q
 PATH = "requests/disdik/disdik.yaml"
 
 
-def make_request(site: str = "disdik", opd: str = "disdik", ip: str = "10.203.0.100", **extra: str) -> str:
+def make_request(
+    site: str = "disdik", opd: str = "disdik", ip: str = "10.203.0.100", **extra: str
+) -> str:
     """VALID with another site name, OPD, IP and any `old=new` text substitutions."""
     text = VALID.replace("site: disdik", f"site: {site}").replace("code: disdik", f"code: {opd}")
     text = text.replace("www.disdik.", f"www.{site}.").replace("10.203.0.100", ip)
@@ -91,9 +92,19 @@ def write_files(root: Path, files: Mapping[str, str | bytes]) -> None:
 def git(root: Path, *args: str) -> str:
     """Run git in `root` (a throwaway test repository)."""
     done = subprocess.run(
-        ["git", "-C", str(root), "-c", "user.name=test", "-c", "user.email=test@example.invalid",
-         *args],
-        check=True, capture_output=True, text=True,
+        [
+            "git",
+            "-C",
+            str(root),
+            "-c",
+            "user.name=test",
+            "-c",
+            "user.email=test@example.invalid",
+            *args,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return done.stdout
 

@@ -84,8 +84,10 @@ def test_dns_records_a_plus_cname_per_alias_and_roles(lab_platform: Platform) ->
 
 def test_decommissioned_site_leaves_dns_but_stays_for_the_roles(lab_platform: Platform) -> None:
     reqs = _examples()
-    text = (REPO / "requests/bappeda/renbang.yaml").read_text().replace(
-        "status: active", "status: decommissioned"
+    text = (
+        (REPO / "requests/bappeda/renbang.yaml")
+        .read_text()
+        .replace("status: active", "status: decommissioned")
     )
     gone, found = parse_request(text.encode(), "requests/bappeda/renbang.yaml")
     assert gone is not None and not found
@@ -95,7 +97,9 @@ def test_decommissioned_site_leaves_dns_but_stays_for_the_roles(lab_platform: Pl
     assert "renbang" not in names
     vhosts = nodes["web1"]["apache_vhost_sites"]
     assert {"site": "renbang", "status": "decommissioned"}.items() <= next(
-        v for v in vhosts if v["site"] == "renbang"  # type: ignore[attr-defined]
+        v
+        for v in vhosts
+        if v["site"] == "renbang"  # type: ignore[attr-defined]
     ).items()
 
 
