@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -171,3 +173,43 @@ def test_validate_live_dns_asks_only_about_new_sites(tmp_path: Path) -> None:
         f"{PATH}:21: web.aliases[0]: www.disdik.kab-contoh.go.id already exists in DNS "
         "(answered by ns1)"
     ]
+
+
+def test_validate_json_output(tmp_path: Path) -> None:
+    make_repo(tmp_path, {PATH: VALID.replace("bandwidth_mbit: 10", "bandwidth_mbit: 0")})
+    result = opdhost("validate", "--root", str(tmp_path), "--no-base", "--format", "json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["findings"] == [
+        {
+            "path": PATH,
+            "line": 19,
+            "field": "web.bandwidth_mbit",
+            "message": "0 is too small (minimum 1)",
+            "severity": "error",
+        }
+    ]
+    assert {"server": "web1", "resource": "sites", "used": 0, "limit": 100} in data["ledger"]
+
+
+def test_benchmark_script_prints_times_and_ratios() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts/bench/bench_validate_plan.py"),
+            "300",
+            "--rounds",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "request files: 305 (plan: 5 create, 10 update, 3 suspend, 2 decommission)"
+    assert lines[1].startswith("parse (PyYAML CSafeLoader): ")
+    assert lines[2].startswith("validate : ") and "ratio" in lines[2]
+    assert lines[3].startswith("plan     : ") and "ratio" in lines[3]
+    assert lines[4].startswith("peak RSS of validate: ")
