@@ -73,8 +73,8 @@ def _p(value: str) -> str:
 def request_text(spec: NewSite, node: str, ip: str) -> str:
     """The request file, in the documented field order, with a comment naming the letter."""
     lines = [
-        f"# Hosting request of {_q(spec.opd_name)} (letter {_q(spec.letter_number)}, "
-        f"agenda {_q(spec.agenda)}); written by `opdhost new`.",
+        "---",
+        "# Written by `opdhost new` from the request letter below; reviewed in its pull request.",
         f"site: {_p(spec.site)}",
         "opd:",
         f"  code: {_p(spec.opd_code)}",

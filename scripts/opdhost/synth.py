@@ -72,6 +72,7 @@ def request_text(index: int, zone: str = "kab-contoh.go.id", status: str = "acti
     ip = ipaddress.IPv4Address(int(net.network_address) + 20 + slot)
     engine = ("mariadb", "postgresql", "none")[index % 3]
     lines = [
+        "---",
         f"# Synthetic request {index}.",
         f"site: {site}",
         "opd:",

@@ -314,9 +314,9 @@ def test_capacity_overflow_is_blamed_on_the_requests_that_cross_it(tmp_path: Pat
     assert result.exit_code == 1
     # by path: bappeda/renbang 512, dinkes/sehat 1024, disdik/disdik 2048, disdik/ppdb 4096
     assert result.stdout.splitlines() == [
-        "requests/disdik/ppdb.yaml:18: web.storage_mb: over web1's storage capacity: "
+        "requests/disdik/ppdb.yaml:19: web.storage_mb: over web1's storage capacity: "
         "7680 MB of 7000 MB",
-        "requests/dpmptsp/perizinan.yaml:20: web.storage_mb: over web1's storage capacity: "
+        "requests/dpmptsp/perizinan.yaml:21: web.storage_mb: over web1's storage capacity: "
         "9728 MB of 7000 MB",
     ]
 

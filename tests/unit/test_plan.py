@@ -95,7 +95,7 @@ def test_removed_file_of_a_live_site_is_an_error(repo: Path) -> None:
     code, out = plan(repo)
     assert code == 1
     assert (
-        "requests/disdik/ppdb.yaml:13: status: request file removed while the hosting is "
+        "requests/disdik/ppdb.yaml:14: status: request file removed while the hosting is "
         "active: set status: decommissioned and apply first (nothing is removed silently)"
     ) in out
 
@@ -116,7 +116,7 @@ def test_decommissioned_cannot_come_back(repo: Path) -> None:
     code, out = plan(repo)
     assert code == 1
     assert (
-        "requests/bappeda/renbang.yaml:13: status: decommissioned -> active is not allowed" in out
+        "requests/bappeda/renbang.yaml:14: status: decommissioned -> active is not allowed" in out
     )
 
 
@@ -127,7 +127,7 @@ def test_new_site_cannot_start_decommissioned(repo: Path) -> None:
     code, out = plan(repo)
     assert code == 1
     assert (
-        "requests/bappeda/arsip.yaml:13: status: a new request cannot start as decommissioned"
+        "requests/bappeda/arsip.yaml:14: status: a new request cannot start as decommissioned"
         in out
     )
 
@@ -137,7 +137,7 @@ def test_immutable_fields_of_an_existing_site(repo: Path) -> None:
     code, out = plan(repo)
     assert code == 1
     assert (
-        "requests/disdik/ppdb.yaml:22: database.engine: cannot change on an existing hosting "
+        "requests/disdik/ppdb.yaml:23: database.engine: cannot change on an existing hosting "
         "('postgresql' -> 'mariadb'): decommission it and file a new request"
     ) in out
 
@@ -146,7 +146,7 @@ def test_validate_checks_transitions_against_the_merge_base(repo: Path) -> None:
     (repo / "requests/disdik/ppdb.yaml").unlink()
     result = opdhost("validate", "--root", str(repo))
     assert result.exit_code == 1
-    assert "requests/disdik/ppdb.yaml:13: status: request file removed" in result.stdout
+    assert "requests/disdik/ppdb.yaml:14: status: request file removed" in result.stdout
     assert opdhost("validate", "--root", str(repo), "--no-base").exit_code == 0
 
 
