@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -245,6 +246,12 @@ def _semantic_findings(req: Request, doc: Document) -> list[Finding]:
     return found
 
 
+@functools.lru_cache(maxsize=4096)
+def _opd(code: str, name: str, contact: str, email: str, phone: str | None) -> Opd:
+    """One shared Opd per agency: hundreds of sites of one OPD hold one object (memory)."""
+    return Opd(sys.intern(code), name, Contact(contact, email, phone))
+
+
 def _build(doc: Document) -> Request:
     """Dataclasses from a schema-valid document (so every key and type is known good)."""
     v: dict[str, Any] = doc.value  # type: ignore[assignment]
@@ -266,15 +273,11 @@ def _build(doc: Document) -> Request:
         lines[key] = doc.lines.get(key, lines.get("web.aliases", 1))
     return Request(
         site=site,
-        opd=Opd(
-            opd["code"],
-            opd["name"],
-            Contact(contact["name"], contact["email"], contact.get("phone")),
-        ),
-        letter=Letter(letter["number"], letter["date"], letter["agenda"]),
+        opd=_opd(opd["code"], opd["name"], contact["name"], contact["email"], contact.get("phone")),
+        letter=Letter(letter["number"], sys.intern(letter["date"]), letter["agenda"]),
         status=Status(v["status"]),
         web=Web(
-            node=web["node"],
+            node=sys.intern(web["node"]),
             ip=web["ip"],
             runtime=Runtime(web["runtime"]),
             storage_mb=int(web["storage_mb"]),  # the schema allows 2048.0: store 2048

@@ -20,6 +20,8 @@ from opdhost.errors import Finding
 _CLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_BYTES = 256 * 1024
 """Request and platform files are small; anything bigger is a mistake or an attack."""
+MAX_DEPTH = 16
+"""Requests nest four levels deep; a deeper document is refused before recursion hurts."""
 
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
@@ -82,7 +84,10 @@ class _Builder:
     def _error(self, line: int, field: str, message: str) -> None:
         self.findings.append(Finding(self.path, line, field or "(document)", message))
 
-    def build(self, node: Node, field: str, line: int) -> object:
+    def build(self, node: Node, field: str, line: int, depth: int = 0) -> object:
+        if depth > MAX_DEPTH:
+            self._error(line, field, f"nested deeper than {MAX_DEPTH} levels")
+            return None
         key = id(node)
         if key in self._seen:
             # The composer hands out the anchored node again for every alias: a second visit
@@ -95,7 +100,7 @@ class _Builder:
         if isinstance(node, ScalarNode):
             return self._scalar(node, field, line)
         if isinstance(node, MappingNode):
-            return self._mapping(node, field)
+            return self._mapping(node, field, depth)
         if isinstance(node, SequenceNode):
             if node.tag != _SEQ:
                 self._error(line, field, f"unsupported YAML tag {node.tag!r}")
@@ -107,6 +112,7 @@ class _Builder:
                     item,
                     f"{field}[{index}]",
                     line if id(item) in seen else item.start_mark.line + 1,
+                    depth + 1,
                 )
                 for index, item in enumerate(node.value)
             ]
@@ -131,7 +137,7 @@ class _Builder:
         self._error(line, field, f"unsupported YAML tag {tag!r}")
         return None
 
-    def _mapping(self, node: MappingNode, field: str) -> dict[str, object] | None:
+    def _mapping(self, node: MappingNode, field: str, depth: int) -> dict[str, object] | None:
         if node.tag != _MAP:
             self._error(node.start_mark.line + 1, field, f"unsupported YAML tag {node.tag!r}")
             return None
@@ -152,7 +158,7 @@ class _Builder:
                 first = self.lines.get(child, line)
                 self._error(line, child, f"duplicate key (first defined on line {first})")
                 continue
-            result[key] = self.build(value_node, child, line)
+            result[key] = self.build(value_node, child, line, depth + 1)
         return result
 
 
@@ -180,6 +186,8 @@ def load_document(data: bytes, path: str) -> tuple[Document | None, list[Finding
         return None, [Finding(path, line, "(yaml)", f"YAML syntax error: {problem}")]
     except yaml.YAMLError as exc:
         return None, [Finding(path, 1, "(yaml)", f"YAML error: {exc}")]
+    except RecursionError:
+        return None, [Finding(path, 1, "(yaml)", "YAML nested too deeply")]
     if node is None:
         return None, [Finding(path, 1, "(file)", "empty file (no YAML document)")]
     builder = _Builder(path)

@@ -542,3 +542,18 @@ def test_shared_database_name_across_engines_is_refused(tmp_path: Path) -> None:
         "requests/disdik/sekolah.yaml:25: database.name: database name 'disdik' is already "
         f"claimed by {PATH}:23 (database.name)",
     ]
+
+
+def test_deep_nesting_is_refused_without_recursion_error(tmp_path: Path) -> None:
+    root = make_repo(tmp_path, {PATH: VALID + "deep: " + "[" * 800 + "]" * 800 + "\n"})
+    result = validate(root)
+    assert result.exit_code == 1
+    assert result.stdout.startswith(f"{PATH}:26: deep[0][0]")
+    assert "nested deeper than 16 levels" in result.stdout
+
+
+def test_oversized_file_is_refused(tmp_path: Path) -> None:
+    root = make_repo(tmp_path, {PATH: VALID + "# padding\n" * 30000})
+    result = validate(root)
+    assert result.exit_code == 1
+    assert result.stdout == f"{PATH}:1: (file): file is larger than 262144 bytes\n"
