@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from opdhost import names
 from opdhost.errors import Finding
-from opdhost.ledger import DbUsage, Usage, WebUsage
+from opdhost.ledger import Usage
 from opdhost.model import Engine, Request, Status
 from opdhost.platform import Platform
 
@@ -113,64 +113,54 @@ def capacity_findings(
     ordered = sorted(requests, key=lambda r: (r.site not in existing, r.path))
     total = Usage()
     found: list[Finding] = []
+
+    def over(req: Request, field: str, what: str, now: int, limit: int, *, unit: str = "") -> None:
+        if now > limit:
+            message = f"over {what} capacity: {now}{unit} of {limit}{unit}"
+            found.append(Finding(req.path, req.line(field), field, message))
+
     for req in ordered:
-        before_web = total.web.get(req.web.node, WebUsage())
-        before = (before_web.sites, before_web.storage_mb, before_web.bandwidth_mbit)
-        engine = req.database.engine.value
-        db_before = total.db.get(engine, DbUsage())
-        db_prev = (db_before.databases, db_before.storage_mb)
         total.add(req)
         if req.status is Status.DECOMMISSIONED:
             continue
         node = platform.web_nodes.get(req.web.node)
         if node is not None:
-            web = total.web[req.web.node]
-            cap = node.capacity
-            checks = [
-                ("site", "sites", web.sites, before[0], cap.sites, ""),
-                ("web.storage_mb", "storage", web.storage_mb, before[1], cap.storage_mb, " MB"),
-                (
-                    "web.bandwidth_mbit",
-                    "bandwidth",
-                    web.bandwidth_mbit,
-                    before[2],
-                    cap.bandwidth_mbit,
-                    " Mbit/s",
-                ),
-            ]
-            for field, what, now, _, limit, unit in checks:
-                if now > limit:
-                    found.append(
-                        Finding(
-                            req.path,
-                            req.line(field),
-                            field,
-                            f"over {node.name}'s {what} capacity: {now}{unit} of {limit}{unit}",
-                        )
-                    )
-        server = platform.db_servers.get(engine)
+            web, cap = total.web[node.name], node.capacity
+            over(req, "site", f"{node.name}'s sites", web.sites, cap.sites)
+            over(
+                req,
+                "web.storage_mb",
+                f"{node.name}'s storage",
+                web.storage_mb,
+                cap.storage_mb,
+                unit=" MB",
+            )
+            over(
+                req,
+                "web.bandwidth_mbit",
+                f"{node.name}'s bandwidth",
+                web.bandwidth_mbit,
+                cap.bandwidth_mbit,
+                unit=" Mbit/s",
+            )
+        server = platform.db_servers.get(req.database.engine.value)
         if server is not None:
-            db = total.db[engine]
-            if db.databases > server.databases and db.databases > db_prev[0]:
-                found.append(
-                    Finding(
-                        req.path,
-                        req.line("database.engine"),
-                        "database.engine",
-                        f"over the {engine} server's capacity: {db.databases} databases of "
-                        f"{server.databases}",
-                    )
-                )
-            if db.storage_mb > server.storage_mb and db.storage_mb > db_prev[1]:
-                found.append(
-                    Finding(
-                        req.path,
-                        req.line("database.quota_mb"),
-                        "database.quota_mb",
-                        f"over the {engine} server's storage: {db.storage_mb} MB of "
-                        f"{server.storage_mb} MB",
-                    )
-                )
+            db = total.db[server.engine]
+            over(
+                req,
+                "database.engine",
+                f"the {server.engine} server's databases",
+                db.databases,
+                server.databases,
+            )
+            over(
+                req,
+                "database.quota_mb",
+                f"the {server.engine} server's storage",
+                db.storage_mb,
+                server.storage_mb,
+                unit=" MB",
+            )
     return found
 
 

@@ -340,3 +340,19 @@ def test_broken_platform_file_is_reported_with_its_line(tmp_path: Path) -> None:
         "inventories/lab/group_vars/all/platform.yml:14: opdhost_web_nodes.web1.pool.gateway: "
         "10.9.9.1 is outside 10.203.0.0/24\n"
     )
+
+
+def test_database_server_overflow_in_validate(tmp_path: Path) -> None:
+    full = LAB_PLATFORM.replace(
+        "storage_mb: 102400\n      databases: 100", "storage_mb: 1000\n      databases: 1", 1
+    )
+    root = make_repo(tmp_path, _examples(), platform=full)
+    result = validate(root)
+    assert result.exit_code == 1
+    # mariadb sites by path: disdik/disdik (512 MB), then dpmptsp/perizinan (1024 MB)
+    assert result.stdout.splitlines() == [
+        "requests/dpmptsp/perizinan.yaml:27: database.engine: over the mariadb server's "
+        "databases capacity: 2 of 1",
+        "requests/dpmptsp/perizinan.yaml:30: database.quota_mb: over the mariadb server's "
+        "storage capacity: 1536 MB of 1000 MB",
+    ]
