@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from opdhost import allocate, livedns, output
-from opdhost.errors import FindingsError, OpdhostError, has_errors
+from opdhost.errors import FindingsError, GitError, OpdhostError, has_errors
 from opdhost.fleet import load_working_tree
 from opdhost.ledger import ledger
 from opdhost.model import Engine, Runtime
@@ -116,7 +116,10 @@ def validate(
     """Check every request file, across files and against the platform."""
     base_dir, platform = _setup(root, env, inventory)
     if base_ref is None and not no_base and is_git_repo(base_dir):
-        base_ref = default_base(base_dir)
+        try:
+            base_ref = default_base(base_dir)
+        except GitError:  # a repository without commits yet: nothing to compare with
+            base_ref = None
     result = run_review(base_dir, platform, None if no_base else base_ref)
     findings = list(result.findings)
     if live_dns:

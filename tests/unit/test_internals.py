@@ -213,3 +213,13 @@ def test_benchmark_script_prints_times_and_ratios() -> None:
     assert lines[2].startswith("validate : ") and "ratio" in lines[2]
     assert lines[3].startswith("plan     : ") and "ratio" in lines[3]
     assert lines[4].startswith("peak RSS of validate: ")
+
+
+def test_validate_in_a_repository_without_commits(tmp_path: Path) -> None:
+    make_repo(tmp_path, {PATH: VALID})
+    git(tmp_path, "init", "-q", "-b", "main")
+    result = opdhost("validate", "--root", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    plan = opdhost("plan", "--root", str(tmp_path))
+    assert plan.exit_code == 1
+    assert plan.stderr.startswith("error: git rev-parse failed")
