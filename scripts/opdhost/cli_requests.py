@@ -123,15 +123,17 @@ def validate(
     result = run_review(base_dir, platform, None if no_base else base_ref)
     findings = list(result.findings)
     if live_dns:
-        if result.plan is None:
-            raise OpdhostError("--live-dns needs a base state (--base REF) to know the new sites")
-        new_sites = {c.site for c in result.plan.changes if c.action.value == "create"}
+        if result.base is None:
+            raise OpdhostError("--live-dns needs a base state (--base REF) to know the new names")
+        known = {n for r in result.base.requests for _, n in livedns.host_names(r, platform.zone)}
         servers = [
             livedns.Server(s.node, s.address, dns_port)
             for s in (platform.dns_primary, *platform.dns_secondaries)
         ]
-        fresh = [r for r in result.fleet.requests if r.site in new_sites]
-        findings = sorted({*findings, *livedns.live_dns_findings(fresh, platform.zone, servers)})
+        fresh = livedns.live_dns_findings(
+            result.fleet.requests, platform.zone, servers, known=known
+        )
+        findings = sorted({*findings, *fresh})
     rows = ledger(result.fleet.requests, platform)
     if fmt == "json":
         click.echo(output.findings_json(findings, rows), nl=False)

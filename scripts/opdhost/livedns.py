@@ -1,12 +1,13 @@
 """`validate --live-dns`: ask the zone's authoritative servers whether new names already exist.
 
-A name planned for a new site must not answer yet (someone created it by hand, or another
-system owns it). Asked directly over UDP (TCP when truncated), no recursion, short timeout.
+A host name new since the base state (a new site, or a new alias) must not answer yet:
+someone created it by hand, or another system owns it. Asked directly over UDP (TCP when
+truncated), no recursion, short timeout.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 import dns.exception
@@ -49,15 +50,26 @@ def name_exists(name: str, server: Server, timeout: float = 2.0) -> bool:
     return True
 
 
+def host_names(req: Request, zone: str) -> list[tuple[str, str]]:
+    """(field, name) for the site's own name and each alias."""
+    names = [("site", req.fqdn(zone))]
+    names += [(f"web.aliases[{i}]", a) for i, a in enumerate(req.web.aliases)]
+    return names
+
+
 def live_dns_findings(
-    requests: Iterable[Request], zone: str, servers: Sequence[Server], timeout: float = 2.0
+    requests: Iterable[Request],
+    zone: str,
+    servers: Sequence[Server],
+    timeout: float = 2.0,
+    known: Collection[str] = (),
 ) -> list[Finding]:
-    """For each new site, its host name and aliases must not exist on any server yet."""
+    """Host names not in `known` (the base state's) must not exist on any server yet."""
     found: list[Finding] = []
     for req in requests:
-        names = [("site", req.fqdn(zone))]
-        names += [(f"web.aliases[{i}]", a) for i, a in enumerate(req.web.aliases)]
-        for field, name in names:
+        for field, name in host_names(req, zone):
+            if name in known:
+                continue
             for server in servers:
                 try:
                     exists = name_exists(name + ".", server, timeout)

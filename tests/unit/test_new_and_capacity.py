@@ -356,3 +356,28 @@ def test_database_server_overflow_in_validate(tmp_path: Path) -> None:
         "requests/dpmptsp/perizinan.yaml:30: database.quota_mb: over the mariadb server's "
         "storage capacity: 1536 MB of 1000 MB",
     ]
+
+
+def test_new_refuses_while_another_file_is_broken(repo: Path) -> None:
+    # a broken file may hold an IP or a name: allocating around it would be a guess
+    (repo / "requests/disdik/ppdb.yaml").write_text("site: [\n")
+    code, out, _ = new(
+        repo,
+        "--opd",
+        "disdik",
+        "--site",
+        "sekolah",
+        "--db",
+        "none",
+        "--storage-mb",
+        "256",
+        "--bandwidth-mbit",
+        "5",
+    )
+    assert code == 1
+    assert out.splitlines() == [
+        "requests/disdik/ppdb.yaml:2: (yaml): YAML syntax error: did not find expected node "
+        "content",
+        "requests:1: (fleet): fix these files first",
+    ]
+    assert not (repo / "requests/disdik/sekolah.yaml").exists()
