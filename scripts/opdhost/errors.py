@@ -7,6 +7,7 @@ CLI turns them into `path:line: field: message` lines and exit status 1.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -30,7 +31,8 @@ class Finding:
 
     def __str__(self) -> str:
         prefix = "warning: " if self.severity is Severity.WARNING else ""
-        return f"{self.path}:{self.line}: {self.field}: {prefix}{self.message}"
+        text = f"{_clean(self.path)}:{self.line}: {_clean(self.field)}: {prefix}"
+        return text + _clean(self.message)
 
     def as_dict(self) -> dict[str, object]:
         """JSON-friendly form (for `--format json`)."""
@@ -41,6 +43,16 @@ class Finding:
             "message": self.message,
             "severity": self.severity.value,
         }
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _clean(text: str) -> str:
+    """Escape control characters (a key or file name with a newline stays on one line)."""
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def has_errors(findings: Iterable[Finding]) -> bool:

@@ -557,3 +557,19 @@ def test_oversized_file_is_refused(tmp_path: Path) -> None:
     result = validate(root)
     assert result.exit_code == 1
     assert result.stdout == f"{PATH}:1: (file): file is larger than 262144 bytes\n"
+
+
+def test_control_characters_in_keys_and_file_names_stay_on_one_line(tmp_path: Path) -> None:
+    root = make_repo(
+        tmp_path,
+        {
+            PATH: VALID + '"evil\\nkey": 1\n',
+            "requests/disdik/x\ny.yaml": VALID,
+        },
+    )
+    result = validate(root)
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert f"{PATH}:26: evil\\x0akey: unknown key" in "\n".join(lines)
+    assert any(line.startswith("requests/disdik/x\\x0ay.yaml:") for line in lines)
+    assert all(line.startswith("requests/") for line in lines)
