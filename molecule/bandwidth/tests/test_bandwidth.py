@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -37,6 +38,9 @@ SLOW = Site("10.212.0.100", 8, "20M")
 FAST = Site("10.212.0.101", 50, "48M")
 TOLERANCE = 0.10
 APPLY_TASK = "Apply the configuration to the interface"
+CONFIG = "/etc/opdhost/bandwidth/eth0.tc"
+APPLY = "/usr/local/sbin/opdhost-bandwidth-apply"
+FAST_CLASS = "1:65"
 CLASS = re.compile(
     r"^class htb (?P<id>\S+) .*?(?:leaf (?P<leaf>\S+) )?prio \d+ rate (?P<rate>\S+) "
     r"ceil (?P<ceil>\S+).*?\n Sent (?P<bytes>\d+) bytes",
@@ -175,24 +179,24 @@ def test_other_traffic_is_not_held_to_a_site_limit(client: testinfra.host.Host) 
 
 
 @pytest.fixture
-def original_sites_restored() -> Iterator[list[dict[str, Any]]]:
-    sites = converge_sites()
-    yield sites
-    assert converge(sites)["action"] in ("update", "none")
+def original_restored(web: testinfra.host.Host) -> Iterator[None]:
+    """Put the converged configuration back afterwards, as converge.yml would render it."""
+    web.check_output(f"cp {CONFIG} /root/bw-converged.tc")
+    yield
+    web.check_output(f"mv /root/bw-converged.tc {CONFIG} && {APPLY} eth0")
+    assert classes(web)[FAST_CLASS]["rate"] == f"{FAST.mbit}Mbit"
 
 
 def test_rate_change_touches_only_that_class(
     web: testinfra.host.Host,
     client: testinfra.host.Host,
-    original_sites_restored: list[dict[str, Any]],
+    original_restored: None,
 ) -> None:
     for site in (SLOW, FAST):  # some traffic, so that a reset counter would show
         client.check_output(f"curl -sS -o /dev/null -r 0-999999 http://{site.ip}/{site.file}")
     before = classes(web)
     assert before["1:64"]["bytes"] > 0 and before["1:65"]["bytes"] > 0
-    changed = [
-        dict(s, bandwidth_mbit=40) if s["ip"] == FAST.ip else s for s in original_sites_restored
-    ]
+    changed = [dict(s, bandwidth_mbit=40) if s["ip"] == FAST.ip else s for s in converge_sites()]
 
     result = converge(changed)
 
@@ -220,6 +224,10 @@ def test_restored_after_a_network_restart(web: testinfra.host.Host) -> None:
         web.check_output("tc qdisc del dev eth0 root")
         assert "1:64" not in classes(web)
         web.check_output("systemctl restart networking")
+        # the propagated restart (PartOf) may finish just after systemctl returns
+        deadline = time.monotonic() + 15
+        while "1:64" not in classes(web) and time.monotonic() < deadline:
+            time.sleep(0.5)
         assert classes(web)["1:64"]["rate"] == "8Mbit"
     finally:
         web.run("systemctl stop networking; rm -f /etc/systemd/system/networking.service")
@@ -236,12 +244,15 @@ def test_drift_is_repaired_by_the_unit_without_a_rebuild(web: testinfra.host.Hos
 
 def test_restored_after_a_reboot(web: testinfra.host.Host) -> None:
     subprocess.run(["podman", "restart", "--time", "20", WEB_NAME], check=True, capture_output=True)
-    state = subprocess.run(
-        ["podman", "exec", WEB_NAME, "systemctl", "is-system-running", "--wait"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
+    deadline, state = time.monotonic() + 90, ""
+    while state not in ("running", "degraded") and time.monotonic() < deadline:
+        time.sleep(1)
+        state = subprocess.run(
+            ["podman", "exec", WEB_NAME, "systemctl", "is-system-running", "--wait"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
     assert state in ("running", "degraded"), state
     assert web.service("opdhost-bandwidth@eth0").is_enabled
     live = classes(web)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from ansible.errors import AnsibleFilterError  # type: ignore[import-untyped]  # ansible ships no stubs
+from ansible.errors import AnsibleFilterError  # type: ignore[import-untyped,unused-ignore]  # ansible: no stubs
 
 # Class minor of the default (non-site) class. x.y.255.255 is a broadcast address in every
 # subnet of prefix /16../30, so no site IP maps onto it.
