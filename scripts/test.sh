@@ -5,8 +5,9 @@
 #   pytest    everything under tests/ (no tests collected counts as a failure)
 #   molecule  `molecule test -s NAME` for every molecule/*/molecule.yml
 # Exit status 0 only when every step passed. Run as root on Debian 12.
-#   scripts/test.sh               everything
-#   scripts/test.sh --no-setup    skip scripts/setup.sh (machine already set up)
+#   scripts/test.sh                      everything
+#   scripts/test.sh --no-setup           skip scripts/setup.sh (machine already set up)
+#   scripts/test.sh [--no-setup] S1 S2   only these Molecule scenarios (lint and pytest still run)
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -34,7 +35,14 @@ summary() {
   printf 'steps: %d passed, %d failed\n' "$(( ${#results[@]} - failed ))" "$failed"
 }
 
-if [ "${1:-}" != "--no-setup" ]; then
+do_setup=yes
+if [ "${1:-}" = "--no-setup" ]; then do_setup=no; shift; fi
+only=("$@")
+for s in "${only[@]}"; do
+  [ -f "molecule/$s/molecule.yml" ] || { echo "test: no scenario molecule/$s" >&2; exit 2; }
+done
+
+if [ "$do_setup" = yes ]; then
   log "setup"
   t=$(date +%s)
   if scripts/setup.sh; then record setup pass "$t"; else record setup fail "$t"; summary; exit 1; fi
@@ -67,6 +75,9 @@ esac
 
 mapfile -t scenarios < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml 2>/dev/null \
   | awk -F/ '{print $2}' | sort)
+if [ ${#only[@]} -gt 0 ]; then
+  scenarios=("${only[@]}")
+fi
 if [ ${#scenarios[@]} -eq 0 ]; then
   echo "test: no Molecule scenario found under molecule/: that is a failure here" >&2
   record molecule:none fail "$(date +%s)"
