@@ -106,6 +106,27 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
+MARKDOWN_MAX_SITES = 100
+"""Sites shown in a pull-request comment (GitHub caps comments at 65,536 characters)."""
+
+
+def _md_fields(change: SiteChange) -> str:
+    if change.action is Action.CREATE:
+        new = {ch.field: ch.new for ch in change.changes}
+        return f"{new.get('web.node')} {new.get('web.ip')}, {new.get('database.engine')}"
+    return ", ".join(ch.field for ch in change.changes)
+
+
+def _md_diff(change: SiteChange) -> list[str]:
+    out = [f"#### {change.site}: {change.action.value} (`{change.path}`)", "", "```diff"]
+    for ch in change.changes:
+        if ch.old is not None:
+            out.append(f"- {ch.field}: {_value(ch.old)}")
+        if ch.new is not None:
+            out.append(f"+ {ch.field}: {_value(ch.new)}")
+    return [*out, "```", ""]
+
+
 def plan_markdown(
     plan: Plan,
     base: str,
@@ -114,6 +135,7 @@ def plan_markdown(
     guard: Sequence[str],
     forced: bool,
     ledger: Sequence[LedgerRow] = (),
+    max_sites: int = MARKDOWN_MAX_SITES,
 ) -> str:
     """The plan for a pull-request comment: short summary on top, details collapsed."""
     errors = [f for f in findings if f.severity is Severity.ERROR]
@@ -126,33 +148,29 @@ def plan_markdown(
         f"**{_summary(plan)}** against `{base}` · {verdict} ({count_text(findings)})",
         "",
     ]
-    if plan.changes:
-        out += ["| | site | action | OPD | fields |", "|---|---|---|---|---|"]
-        for c in plan.changes:
-            fields = (
-                ", ".join(ch.field for ch in c.changes) if c.action is not Action.CREATE else ""
-            )
+    shown = plan.changes[:max_sites]
+    more = len(plan.changes) - len(shown)
+    tail = [f"… and {more} more sites (see `opdhost plan --format json`)", ""] if more else []
+    if shown:
+        out += ["| | site | action | OPD | node, IP, database / changed fields |"]
+        out += ["|---|---|---|---|---|"]
+        for c in shown:
             out.append(
-                f"| {_SYMBOL[c.action]} | {c.site} | {c.action.value} | {c.opd} | {fields} |"
+                f"| {_SYMBOL[c.action]} | {c.site} | {c.action.value} | {c.opd} "
+                f"| {_md_cell(_md_fields(c))} |"
             )
-        out.append("")
+        out += ["", *tail]
     for reason in guard:
         out.append(f"- Safety guard: {_md_cell(reason)}" + (" (forced)" if forced else ""))
     if findings:
         out += ["", "<details><summary>Findings</summary>", "", "```text"]
         out += [str(f).replace("```", "'''") for f in findings]
         out += ["```", "", "</details>"]
-    if plan.changes:
+    if shown:
         out += ["", "<details><summary>Field-level changes</summary>", ""]
-        for c in plan.changes:
-            out += [f"#### {c.site}: {c.action.value} (`{c.path}`)", "", "```diff"]
-            for ch in c.changes:
-                if ch.old is not None:
-                    out.append(f"- {ch.field}: {_value(ch.old)}")
-                if ch.new is not None:
-                    out.append(f"+ {ch.field}: {_value(ch.new)}")
-            out += ["```", ""]
-        out.append("</details>")
+        for c in shown:
+            out += _md_diff(c)
+        out += [*tail, "</details>"]
     if ledger:
         out += ["", "<details><summary>Capacity ledger</summary>", "", ledger_markdown(ledger)]
         out.append("</details>")

@@ -449,7 +449,7 @@ def test_alias_bomb_is_refused_fast(tmp_path: Path) -> None:
     root = make_repo(tmp_path, {PATH: BOMB})
     start = time.perf_counter()
     result = validate(root)
-    assert time.perf_counter() - start < 2
+    assert time.perf_counter() - start < 5  # ~0.1 s normally; generous for loaded CI
     assert result.exit_code == 1
     # every alias is named, none is expanded
     assert len(result.stdout.splitlines()) == 8 * 9

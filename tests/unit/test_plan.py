@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from opdhost.model import parse_request
+from opdhost.output import plan_markdown
 from opdhost.plan import Action, Plan, SafetyPolicy, SiteChange, compute_plan
 
 from .conftest import REPO, git, git_repo, opdhost, write_files
@@ -219,3 +220,10 @@ def test_compute_plan_is_pure_and_keyed_by_site() -> None:
     assert change.action is Action.UPDATE
     assert [(c.field, c.old, c.new) for c in change.changes] == [("web.runtime", "php", "static")]
     assert compute_plan({"ppdb": old}, {"ppdb": old}).empty
+
+
+def test_markdown_caps_the_sites_it_lists() -> None:
+    big = _fleet_plan(1000, 0, 150)
+    md = plan_markdown(big, "main", findings=[], guard=[], forced=False, max_sites=100)
+    assert md.count("| ~ | u") == 100
+    assert "… and 50 more sites (see `opdhost plan --format json`)" in md
