@@ -201,7 +201,8 @@ def plan(
     base_dir, platform = _setup(root, env, inventory)
     ref = base_ref if base_ref is not None else default_base(base_dir)
     result = run_review(base_dir, platform, ref)
-    assert result.plan is not None and result.base_commit is not None
+    if result.plan is None or result.base_commit is None:  # run_review with a base always plans
+        raise OpdhostError(f"no plan could be computed against {ref}")
     policy = SafetyPolicy(
         max_update_share=max_share,
         max_decommission_share=max_share,
