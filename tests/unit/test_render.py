@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from opdhost.model import Request, parse_request
-from opdhost.platform import Platform
+from opdhost.platform import Platform, load_platform, platform_path
 from opdhost.render import render
 
 from .conftest import REPO
@@ -111,3 +111,23 @@ def test_only_restricts_per_site_work_and_names_touched_nodes(lab_platform: Plat
     assert result.touched == frozenset({"web1", "ns1", "ns2"})
     everything = render(_examples(), lab_platform)
     assert everything.touched == frozenset({"web1", "db1", "ns1", "ns2"})
+
+
+def test_inventories_load_and_the_lab_matches_the_contract() -> None:
+    production = load_platform(platform_path(REPO, "production"))
+    assert set(production.web_nodes) == {"web1", "web2"}
+    lab = load_platform(platform_path(REPO, "lab"))
+    web1 = lab.web_nodes["web1"]
+    assert (web1.address, str(web1.pool.first), str(web1.pool.last)) == (
+        "10.203.0.11",
+        "10.203.0.100",
+        "10.203.0.199",
+    )
+    assert str(web1.pool.network) == "10.203.0.0/24" and str(web1.pool.gateway) == "10.203.0.1"
+    assert {e: (s.node, s.address) for e, s in lab.db_servers.items()} == {
+        "mariadb": ("db1", "10.203.0.21"),
+        "postgresql": ("db1", "10.203.0.21"),
+    }
+    assert (lab.dns_primary.node, lab.dns_primary.address) == ("ns1", "10.203.0.31")
+    assert [(s.node, s.address) for s in lab.dns_secondaries] == [("ns2", "10.203.0.32")]
+    assert lab.zone == "kab-contoh.go.id"
