@@ -46,10 +46,11 @@ def lab() -> None:
 
 
 @lab.command()
+@click.option("--recreate", is_flag=True, help="Replace every node's container (a fresh lab).")
 @_lab_errors
-def up() -> None:
+def up(recreate: bool) -> None:
     """Create or repair the lab and start every node's services (idempotent)."""
-    result = lab_ops.up()
+    result = lab_ops.up(recreate=recreate)
     console.print(f"network {NETWORK}: {result.network}")
     for act in result.nodes:
         line = f"{act.node.name} ({act.node.container}): {act.action}"

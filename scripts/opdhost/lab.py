@@ -27,6 +27,7 @@ from opdhost.lab_nodes import (
     NETWORK,
     NODES,
     SUBNET,
+    SYSTEMD_USABLE,
     Node,
     NodeStatus,
     container_address,
@@ -42,7 +43,6 @@ CONTAINERS_CONF = Path("/etc/containers/containers.conf")
 LOCK_FILE = Path("/run/lock/opdhost-lab.lock")
 BOOT_TIMEOUT = 60.0
 SERVICE_TIMEOUT = 120.0
-_SYSTEMD_UP = {"initializing", "starting", "running", "degraded"}
 
 
 @dataclass(frozen=True)
@@ -182,9 +182,16 @@ def _ensure_network(podman: Podman) -> str:
     return action
 
 
-def _ensure_container(podman: Podman, node: Node, image_id: str) -> NodeAction:
+def _systemd_state(podman: Podman, node: Node) -> str:
+    proc = podman.exec(node.container, ["systemctl", "is-system-running"], timeout=10)
+    return proc.stdout.strip()
+
+
+def _ensure_container(podman: Podman, node: Node, image_id: str, recreate: bool) -> NodeAction:
     info = podman.container(node.container)
-    reason = recreate_reason(node, info, image_id)
+    systemd = _systemd_state(podman, node) if container_state(info) == "running" else ""
+    reason = "asked to recreate" if info is not None and recreate else ""
+    reason = reason or recreate_reason(node, info, image_id, systemd)
     if info is not None and not reason:
         return NodeAction(node, "reused")
     if info is not None:
@@ -203,13 +210,12 @@ def _start_services(podman: Podman, done: NodeAction) -> None:
     node = done.node
 
     def booted() -> bool:
-        proc = podman.exec(node.container, ["systemctl", "is-system-running"], timeout=10)
-        return proc.stdout.strip() in _SYSTEMD_UP
+        return _systemd_state(podman, node) in SYSTEMD_USABLE
 
     if not _poll(booted, BOOT_TIMEOUT):
         raise ServiceError(
             f"{node.name}: systemd did not come up within {BOOT_TIMEOUT:.0f} s",
-            f"see `podman logs {node.container}`; run `opdhost lab up` again to recreate it",
+            f"see `podman logs {node.container}`; then run `opdhost lab up --recreate`",
         )
     inactive = [s for s, ok in _active(podman, node).items() if not ok]
     if not inactive:
@@ -222,19 +228,22 @@ def _start_services(podman: Podman, done: NodeAction) -> None:
         raise ServiceError(
             f"{node.name}: {', '.join(failed)} did not become active",
             f"see `podman exec {node.container} journalctl -u {failed[0]} --no-pager -n 50`; "
-            "then run `opdhost lab up` again",
+            "then run `opdhost lab up` (or `opdhost lab up --recreate` to start afresh)",
         )
     done.started = inactive
 
 
-def up(podman: Podman | None = None) -> UpResult:
-    """Create or repair the lab until every node runs its services."""
+def up(podman: Podman | None = None, *, recreate: bool = False) -> UpResult:
+    """Create or repair the lab until every node runs its services.
+
+    `recreate` replaces every node's container even when it is healthy (a fresh lab).
+    """
     podman = podman or Podman()
     start = time.monotonic()
     image_id = preflight(podman)
     with _locked():
         network = _ensure_network(podman)
-        actions = [_ensure_container(podman, node, image_id) for node in NODES]
+        actions = [_ensure_container(podman, node, image_id, recreate) for node in NODES]
         with ThreadPoolExecutor(max_workers=len(actions)) as pool:
             futures = [pool.submit(_start_services, podman, a) for a in actions]
             errors = [f.exception() for f in futures]

@@ -81,8 +81,17 @@ def container_state(info: dict[str, Any] | None) -> str:
     return str((info.get("State") or {}).get("Status") or "unknown")
 
 
-def recreate_reason(node: Node, info: dict[str, Any] | None, image_id: str) -> str:
-    """Why an existing container cannot be reused ('' = reuse it; None info = create)."""
+# `systemctl is-system-running` answers in which systemd accepts and runs start jobs.
+SYSTEMD_USABLE = frozenset({"initializing", "starting", "running", "degraded"})
+
+
+def recreate_reason(
+    node: Node, info: dict[str, Any] | None, image_id: str, systemd: str = "running"
+) -> str:
+    """Why an existing container cannot be reused ('' = reuse it; None info = create).
+
+    `systemd` is the container's `systemctl is-system-running` answer ('' if it gave none).
+    """
     if info is None:
         return ""
     labels = (info.get("Config") or {}).get("Labels") or {}
@@ -95,6 +104,8 @@ def recreate_reason(node: Node, info: dict[str, Any] | None, image_id: str) -> s
         return "image or settings changed"
     if container_address(info) != node.address:
         return "wrong address"
+    if systemd not in SYSTEMD_USABLE:
+        return f"systemd is {systemd or 'not answering'}"
     return ""
 
 

@@ -77,6 +77,17 @@ def test_broken_or_stale_container_is_recreated(
     assert recreate_reason(BY_NAME["ns2"], _info("ns2", **over), image) == reason
 
 
+@pytest.mark.parametrize("systemd", ["maintenance", "stopping", "offline", ""])
+def test_container_whose_systemd_cannot_start_services_is_recreated(systemd: str) -> None:
+    reason = recreate_reason(BY_NAME["web1"], _info("web1"), "img1", systemd)
+    assert reason.startswith("systemd is ")
+
+
+@pytest.mark.parametrize("systemd", ["initializing", "starting", "running", "degraded"])
+def test_container_still_booting_or_degraded_is_reused(systemd: str) -> None:
+    assert recreate_reason(BY_NAME["web1"], _info("web1"), "img1", systemd) == ""
+
+
 def test_spec_hash_changes_with_image_and_address() -> None:
     web1 = BY_NAME["web1"]
     assert spec_hash(web1, "a") != spec_hash(web1, "b")
