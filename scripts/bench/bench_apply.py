@@ -1,0 +1,351 @@
+#!/usr/bin/env python3
+"""Benchmark `opdhost apply` on containers of its own: one new hosting, fleets, no-op --all.
+
+    .venv/bin/python scripts/bench/bench_apply.py                 # sizes 1 100 500
+    .venv/bin/python scripts/bench/bench_apply.py --sizes 1 20 --json /tmp/bench.json
+
+What it measures, in one run, on four containers `opdhost-bench-{web1,db1,ns1,ns2}` (network
+opdhost-bench, 10.216.0.0/22, a web1 pool of 700 addresses; removed at the end unless --keep):
+  * adding one hosting, from `opdhost apply` to verified, to fleets of each size (the fleets
+    come from opdhost.synth's request generator, moved onto this platform);
+  * a no-change `opdhost apply --all` over the largest fleet (every site converged again);
+  * the floor: the same work for one new hosting done by a plain shell script of the
+    equivalent commands through `podman exec` (user, dirs, IP, certificate, PHP pool, vhost,
+    configtest + reload, tc class, database + user, zone record + serial + reload, then the
+    same checks), and the ratio apply / floor;
+  * what fact gathering would cost per run (`gathering: explicit` saves it).
+Each apply also reports its busiest node and the sum over nodes: with the free strategy a run
+costs the slowest node; one play per group in sequence would cost about the sum.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from opdhost.synth import request_text
+
+REPO = Path(__file__).resolve().parents[2]
+OPDHOST = Path(sys.executable).parent / "opdhost"
+IMAGE = "localhost/opdhost-node:bookworm"
+NETWORK = "opdhost-bench"
+PREFIX = "opdhost-bench-"
+SUBNET = ipaddress.IPv4Network("10.216.0.0/22")
+GATEWAY = "10.216.0.1"
+NODES = {
+    "web1": ("10.216.0.11", ["--cap-add", "NET_ADMIN"]),
+    "db1": ("10.216.0.21", []),
+    "ns1": ("10.216.0.31", []),
+    "ns2": ("10.216.0.32", []),
+}
+POOL_FIRST = ipaddress.IPv4Address("10.216.1.0")
+POOL_SIZE = 700
+ZONE = "kab-contoh.go.id"
+
+PLATFORM = f"""---
+# Benchmark platform (scripts/bench/bench_apply.py): the lab's shape on opdhost-bench.
+opdhost_environment: bench
+opdhost_zone: {ZONE}
+opdhost_web_nodes:
+  web1:
+    address: 10.216.0.11
+    interface: eth0
+    pool:
+      network: {SUBNET}
+      gateway: {GATEWAY}
+      first: {POOL_FIRST}
+      last: {POOL_FIRST + POOL_SIZE - 1}
+    capacity: {{storage_mb: 100000000, bandwidth_mbit: 100000, sites: 1000}}
+opdhost_db_servers:
+  mariadb:
+    node: db1
+    address: 10.216.0.21
+    capacity: {{storage_mb: 100000000, databases: 1000}}
+  postgresql:
+    node: db1
+    address: 10.216.0.21
+    capacity: {{storage_mb: 100000000, databases: 1000}}
+opdhost_dns:
+  primary: {{node: ns1, address: 10.216.0.31}}
+  secondaries:
+    - {{node: ns2, address: 10.216.0.32}}
+  static_records:
+    - {{name: "@", type: NS, value: ns1.{ZONE}.}}
+    - {{name: "@", type: NS, value: ns2.{ZONE}.}}
+    - {{name: ns1, type: A, value: 10.216.0.31}}
+    - {{name: ns2, type: A, value: 10.216.0.32}}
+"""
+
+HOSTS = "---\nall:\n  vars:\n    ansible_connection: containers.podman.podman\n" + (
+    "    ansible_python_interpreter: /usr/bin/python3\n  children:\n"
+    "    web:\n      hosts:\n        web1: {ansible_host: opdhost-bench-web1}\n"
+    "    db:\n      hosts:\n        db1: {ansible_host: opdhost-bench-db1}\n"
+    "    dns:\n      children:\n"
+    "        dns_primary:\n          hosts:\n"
+    "            ns1: {ansible_host: opdhost-bench-ns1, dns_zone_role: primary}\n"
+    "        dns_secondary:\n          hosts:\n"
+    "            ns2: {ansible_host: opdhost-bench-ns2, dns_zone_role: secondary}\n"
+)
+
+# The floor: one new hosting by hand, the same steps the roles take, then the same checks.
+FLOOR = r"""
+set -euo pipefail
+site=floor; ip={ip}; fqdn=floor.{zone}; pw=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+w() {{ podman exec -i opdhost-bench-web1 bash -euo pipefail -c "$1"; }}
+d() {{ podman exec -i opdhost-bench-db1 bash -euo pipefail -c "$1"; }}
+n() {{ podman exec -i opdhost-bench-$1 bash -euo pipefail -c "$2"; }}
+w "getent group s-$site >/dev/null || groupadd s-$site
+   id s-$site >/dev/null 2>&1 || useradd -g s-$site -d /srv/www/$site -s /usr/sbin/nologin s-$site
+   install -d -o root -m 0755 /srv/www/$site
+   install -d -o s-$site -g www-data -m 2750 /srv/www/$site/public /srv/www/$site/tmp
+   echo '<?php echo \"ok\";' > /srv/www/$site/public/index.php
+   ip -4 addr show dev eth0 | grep -q ' $ip/' || ip addr add $ip/32 dev eth0
+   openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj /CN=$fqdn \
+     -addext subjectAltName=DNS:$fqdn -keyout /etc/ssl/private/$site.key \
+     -out /etc/ssl/certs/$site.crt 2>/dev/null
+   cat > /etc/php/8.2/fpm/pool.d/$site.conf <<EOF
+[$site]
+user = s-$site
+group = s-$site
+listen = /run/php/$site.sock
+listen.owner = www-data
+listen.group = www-data
+pm = ondemand
+pm.max_children = 5
+EOF
+   cat > /etc/apache2/sites-available/zz-$site.conf <<EOF
+<VirtualHost $ip:80>
+  ServerName $fqdn
+  DocumentRoot /srv/www/$site/public
+  <FilesMatch \.php$>
+    SetHandler proxy:unix:/run/php/$site.sock|fcgi://localhost
+  </FilesMatch>
+</VirtualHost>
+<VirtualHost $ip:443>
+  ServerName $fqdn
+  DocumentRoot /srv/www/$site/public
+  SSLEngine on
+  SSLCertificateFile /etc/ssl/certs/$site.crt
+  SSLCertificateKeyFile /etc/ssl/private/$site.key
+  <FilesMatch \.php$>
+    SetHandler proxy:unix:/run/php/$site.sock|fcgi://localhost
+  </FilesMatch>
+</VirtualHost>
+EOF
+   a2ensite -q zz-$site >/dev/null
+   php-fpm8.2 -t 2>/dev/null && systemctl reload php8.2-fpm
+   apache2ctl configtest 2>/dev/null && systemctl reload apache2
+   tc qdisc show dev eth0 | grep -q 'htb 1:' || tc qdisc add dev eth0 root handle 1: htb
+   tc class replace dev eth0 parent 1: classid 1:fff0 htb rate 10mbit
+   tc filter add dev eth0 parent 1: prio 5 protocol ip u32 match ip src $ip/32 flowid 1:fff0"
+d "mariadb -e \"CREATE DATABASE IF NOT EXISTS $site;
+   CREATE USER IF NOT EXISTS '$site'@'10.216.0.11' IDENTIFIED BY '$pw';
+   GRANT ALL ON $site.* TO '$site'@'10.216.0.11';\""
+n ns1 "f=/var/lib/bind/db.{zone}
+   s=\$(awk '/; serial/ {{print \$1}}' \$f); sed -i \"s/\$s ; serial/\$((s + 1)) ; serial/\" \$f
+   echo '$site IN A $ip' >> \$f
+   named-checkzone -q {zone} \$f && rndc reload {zone} >/dev/null"
+for ns in 10.216.0.31 10.216.0.32; do
+  for i in $(seq 1 100); do
+    [ "$(dig +short +norecurse @$ns $fqdn A)" = "$ip" ] && break; sleep 0.1
+  done
+  [ "$(dig +short +norecurse @$ns $fqdn A)" = "$ip" ]
+done
+for scheme in http https; do
+  for i in $(seq 1 50); do
+    code=$(curl -sk -o /dev/null -w '%{{http_code}}' --resolve $fqdn:80:$ip \
+      --resolve $fqdn:443:$ip $scheme://$fqdn/ || true)
+    [ "$code" = 200 ] && break; sleep 0.1
+  done
+  [ "$code" = 200 ]
+done
+printf '%s' "$pw" | podman exec -i opdhost-bench-web1 python3 -c "import pymysql,sys
+pymysql.connect(host='10.216.0.21', user='$site', password=sys.stdin.read(), database='$site')"
+"""
+
+
+def sh(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run a command without a shell."""
+    return subprocess.run(list(args), capture_output=True, text=True, check=check, timeout=timeout)
+
+
+def up() -> None:
+    """Network and four containers with systemd, their services as the lab starts them."""
+    if sh("podman", "network", "exists", NETWORK, check=False).returncode != 0:
+        sh("podman", "network", "create", "--subnet", str(SUBNET), "--gateway", GATEWAY,
+           "--ip-range", "10.216.0.0/26", NETWORK)  # fmt: skip
+    for node, (address, extra) in NODES.items():
+        name = PREFIX + node
+        if sh("podman", "container", "exists", name, check=False).returncode == 0:
+            continue
+        net = f"{NETWORK}:ip={address}"
+        sh("podman", "run", "-d", "--name", name, "--hostname", node, "--network", net,
+           "--systemd", "always", *extra, IMAGE, "/sbin/init")  # fmt: skip
+    services = {"web1": "apache2 php8.2-fpm", "db1": "mariadb postgresql", "ns1": "named",
+                "ns2": "named"}  # fmt: skip
+    for node, units in services.items():
+        for _ in range(120):
+            state = sh("podman", "exec", PREFIX + node, "systemctl", "is-system-running",
+                       check=False).stdout.strip()  # fmt: skip
+            if state in ("running", "degraded"):
+                break
+            time.sleep(0.5)
+        sh("podman", "exec", PREFIX + node, "systemctl", "enable", "--now", *units.split())
+
+
+def down() -> None:
+    """Remove the benchmark's containers and network (by exact name)."""
+    for node in NODES:
+        sh("podman", "rm", "-f", "-t", "2", PREFIX + node, check=False)
+    sh("podman", "network", "rm", NETWORK, check=False)
+
+
+def site_request(index: int) -> tuple[str, str]:
+    """opdhost.synth's request `index`, moved to web1 and this platform's pool."""
+    text = request_text(index)
+    ip = str(POOL_FIRST + index)
+    text = re.sub(r"(?m)^  node: .*$", "  node: web1", text)
+    text = re.sub(r"(?m)^  ip: .*$", f"  ip: {ip}", text)
+    site = re.search(r"(?m)^site: (\S+)$", text)
+    code = re.search(r"(?m)^  code: (\S+)$", text)
+    assert site and code
+    return f"requests/{code.group(1)}/{site.group(1)}.yaml", text
+
+
+def write_sites(root: Path, start: int, stop: int) -> None:
+    """Add requests start..stop-1 and commit them (a merge)."""
+    for index in range(start, stop):
+        path, text = site_request(index)
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text, encoding="utf-8")
+    sh("git", "-C", str(root), "add", "-A")
+    sh("git", "-C", str(root), "commit", "-q", "--allow-empty", "-m", f"sites {start}..{stop - 1}")
+
+
+def apply(root: Path, *args: str) -> tuple[float, dict[str, Any]]:
+    """`opdhost apply --json`: wall seconds and the run record (fails loudly)."""
+    env = {**os.environ, "OPDHOST_RECORDS_DIR": str(root / "records")}
+    start = time.monotonic()
+    proc = subprocess.run(
+        [str(OPDHOST), "apply", "--root", str(root), "--env", "bench", "--json", "--force", *args],
+        capture_output=True, text=True, env=env, timeout=6 * 3600, check=False,
+    )  # fmt: skip
+    seconds = time.monotonic() - start
+    if proc.returncode != 0:
+        raise SystemExit(
+            f"apply {' '.join(args)} failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+        )
+    return seconds, json.loads(proc.stdout)
+
+
+def node_busy(record: dict[str, Any]) -> dict[str, float]:
+    """Seconds each node spent in tasks, from the run's ansible-runner events."""
+    ansible = record.get("ansible") or {}
+    events_dir = Path(ansible.get("artifact_dir", "")) / "job_events"
+    starts: dict[tuple[str, str], datetime] = {}
+    busy: dict[str, float] = {}
+    for path in sorted(events_dir.glob("*.json")):
+        event = json.loads(path.read_text())
+        data = event.get("event_data") or {}
+        key = (str(data.get("host")), str(data.get("task_uuid")))
+        when = datetime.fromisoformat(event["created"])
+        if event["event"] == "runner_on_start":
+            starts[key] = when
+        elif event["event"].startswith("runner_on_") and key in starts:
+            busy[key[0]] = busy.get(key[0], 0.0) + (when - starts.pop(key)).total_seconds()
+    return {h: round(s, 1) for h, s in sorted(busy.items())}
+
+
+def fact_gathering(root: Path) -> float:
+    """What `gather_facts: true` would add per run on the four nodes."""
+    start = time.monotonic()
+    inventory = str(root / "inventories" / "bench" / "hosts.yml")
+    ansible = str(Path(sys.executable).parent / "ansible")
+    sh(ansible, "-i", inventory, "all", "-m", "ansible.builtin.setup")
+    return time.monotonic() - start
+
+
+def floor(ip: str) -> float:
+    """Wall seconds of the shell-script floor for one new hosting."""
+    start = time.monotonic()
+    proc = subprocess.run(["bash", "-c", FLOOR.format(ip=ip, zone=ZONE)], capture_output=True,
+                          text=True, timeout=600, check=False)  # fmt: skip
+    if proc.returncode != 0:
+        raise SystemExit(f"floor script failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return time.monotonic() - start
+
+
+def run(sizes: list[int], root: Path) -> dict[str, Any]:
+    """The whole benchmark; returns the figures."""
+    (root / "inventories" / "bench" / "group_vars" / "all").mkdir(parents=True)
+    (root / "inventories" / "bench" / "hosts.yml").write_text(HOSTS)
+    (root / "inventories" / "bench" / "group_vars" / "all" / "platform.yml").write_text(PLATFORM)
+    (root / "requests").mkdir()
+    sh("git", "init", "-q", "-b", "main", str(root))
+    sh("git", "-C", str(root), "config", "user.name", "bench")
+    sh("git", "-C", str(root), "config", "user.email", "bench@kab-contoh.go.id")
+    figures: dict[str, Any] = {"sizes": {}, "setup": {}}
+    existing = 0
+    for size in sorted(sizes):
+        if size > existing:
+            write_sites(root, existing, size)
+            seconds, _record = apply(root)
+            figures["setup"][size] = round(seconds, 1)
+            existing = size
+            print(f"fleet of {size}: converged in {seconds:.1f} s", file=sys.stderr)
+        write_sites(root, existing, existing + 1)
+        seconds, record = apply(root)
+        existing += 1
+        figures["sizes"][size] = {"seconds": round(seconds, 1), "busy": node_busy(record),
+                                  "nodes": record["nodes"]}  # fmt: skip
+        print(f"one new hosting on a fleet of {size}: {seconds:.1f} s to verified", file=sys.stderr)
+    seconds, record = apply(root, "--all")
+    figures["noop_all"] = {"sites": existing, "seconds": round(seconds, 1),
+                           "busy": node_busy(record)}  # fmt: skip
+    print(f"no-change apply --all over {existing}: {seconds:.1f} s", file=sys.stderr)
+    figures["fact_gathering_s"] = round(fact_gathering(root), 1)
+    figures["floor_s"] = round(floor(str(POOL_FIRST + POOL_SIZE - 1)), 1)
+    first = figures["sizes"][min(sizes)]["seconds"]
+    figures["ratio_apply_to_floor"] = round(first / figures["floor_s"], 1)
+    largest = figures["sizes"][max(sizes)]["seconds"]
+    figures["flatness_largest_vs_smallest"] = round(largest / first, 2)
+    return figures
+
+
+def main() -> None:
+    """Parse options, bring the containers up, measure, print, clean up."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 100, 500])
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--keep", action="store_true", help="keep the containers afterwards")
+    args = parser.parse_args()
+    if max(args.sizes) + len(args.sizes) + 2 > POOL_SIZE:
+        parser.error(f"the pool holds {POOL_SIZE} sites")
+    root = Path(tempfile.mkdtemp(prefix="opdhost-bench-"))
+    down()
+    up()
+    try:
+        figures = run(args.sizes, root)
+    finally:
+        if not args.keep:
+            down()
+            shutil.rmtree(root, ignore_errors=True)
+    text = json.dumps(figures, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
