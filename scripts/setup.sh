@@ -24,7 +24,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Podman on these hosts: runc (crun fails on the hybrid cgroups), cgroupfs, file events,
-# and explicit ulimits (without them every `podman run` fails on setrlimit).
+# explicit ulimits (without them every `podman run` fails on setrlimit), and netavark named
+# (static addresses and --ip-range behave the same on every machine, whatever else is installed).
 conf=/etc/containers/containers.conf
 want=$(cat <<'CONF'
 # Written by opdhost scripts/setup.sh
@@ -35,12 +36,16 @@ default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
+
+[network]
+network_backend = "netavark"
 CONF
 )
 if [ "$(cat "$conf" 2>/dev/null)" != "$want" ]; then
   [ -f "$conf" ] && cp "$conf" "$conf.opdhost-backup"
   mkdir -p /etc/containers
-  printf '%s\n' "$want" > "$conf"
+  printf '%s\n' "$want" > "$conf.opdhost-new"
+  mv -f "$conf.opdhost-new" "$conf"   # atomic: a podman starting meanwhile reads old or new
   log "wrote $conf"
 fi
 
