@@ -1,0 +1,223 @@
+"""Changes to the hostings' records, applied by re-running converge.yml as opdhost would.
+
+The tests run in file order and each starts from the zone the previous one left: no change,
+a dry run, a decommission plus a new site, a second change the same day, a broken change, a zone
+of 2,000 hostings, and the way back to the baseline.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+import dns.rcode
+import pytest
+import testinfra
+from conftest import (
+    PRIMARY,
+    SECONDARY,
+    SERVERS,
+    ZONE,
+    answers,
+    converge,
+    expected_data,
+    query,
+    serial,
+    wait_serial,
+)
+
+NS1 = testinfra.get_host("podman://mol-dns-ns1")
+NS2 = testinfra.get_host("podman://mol-dns-ns2")
+ZONE_FILE = f"/var/lib/bind/db.{ZONE}"
+ONLY_PRIMARY = ("--limit", "mol-dns-ns1")
+FLEET = 2000
+
+DISPAR = [
+    {"name": "dispar", "type": "A", "value": "10.203.0.103"},
+    {"name": "www.dispar", "type": "CNAME", "value": "dispar"},
+]
+DISPERKIM = [{"name": "disperkim", "type": "A", "value": "10.203.0.104"}]
+
+
+def next_serial(current: int) -> int:
+    """What the role must give after a change: today's nn=01, or current+1 if that is not more."""
+    return max(int(time.strftime("%Y%m%d") + "01"), current + 1)
+
+
+def without(records: list[dict[str, Any]], site: str) -> list[dict[str, Any]]:
+    """The records minus a site's own name and its aliases (a decommission)."""
+    return [r for r in records if r["name"] != site and not r["name"].endswith("." + site)]
+
+
+def changed_records(baseline: dict[str, Any]) -> list[dict[str, Any]]:
+    """Baseline with bappeda decommissioned and dispar created."""
+    return without(baseline["dns_zone_records"], "bappeda") + DISPAR
+
+
+def fleet_records(baseline: dict[str, Any]) -> list[dict[str, Any]]:
+    """The baseline plus 2,000 generated hostings, each with an A record and a www alias."""
+    records = list(baseline["dns_zone_records"])
+    for i in range(FLEET):
+        site = f"opd{i:04d}"
+        records.append(
+            {
+                "name": site,
+                "type": "A",
+                "value": f"10.{100 + i // 62500}.{i // 250 % 250}.{i % 250 + 1}",
+            }
+        )
+        records.append({"name": f"www.{site}", "type": "CNAME", "value": site})
+    return records
+
+
+def is_gone(server: str, name: str) -> bool:
+    """The server says the name does not exist."""
+    return query(server, name, "A").rcode() == dns.rcode.NXDOMAIN
+
+
+def assert_static_records_kept(baseline: dict[str, Any]) -> None:
+    for server in SERVERS:
+        for record in baseline["dns_zone_static_records"]:
+            assert expected_data(record) in answers(server, record["name"], record["type"]), (
+                server,
+                record,
+            )
+
+
+def test_no_change_converge_changes_nothing_and_keeps_the_serial() -> None:
+    before = serial(PRIMARY)
+    run = converge({})
+    assert run.rc == 0, run.output[-3000:]
+    assert run.changed("mol-dns-ns1") == 0 and run.changed("mol-dns-ns2") == 0
+    assert serial(PRIMARY) == before == serial(SECONDARY)
+
+
+def test_check_mode_shows_the_records_diff_and_touches_nothing(baseline: dict[str, Any]) -> None:
+    before, zone_sum = serial(PRIMARY), NS1.file(ZONE_FILE).sha256sum
+    run = converge(
+        {"dns_zone_records": changed_records(baseline)}, "--check", "--diff", *ONLY_PRIMARY
+    )
+    assert run.rc == 0, run.output[-3000:]
+    diff_lines = [line.replace(" ", "") for line in run.output.splitlines()]
+    assert "-bappedaINA10.203.0.102" in diff_lines
+    assert "+dispar" + "INA10.203.0.103" in diff_lines
+    assert "+www.dispar" + "INCNAMEdispar" in diff_lines
+    assert NS1.file(ZONE_FILE).sha256sum == zone_sum
+    assert serial(PRIMARY) == before
+
+
+def test_decommission_and_new_site_reach_both_servers(baseline: dict[str, Any]) -> None:
+    before = serial(PRIMARY)
+    run = converge({"dns_zone_records": changed_records(baseline)})
+    assert run.rc == 0, run.output[-3000:]
+    after = serial(PRIMARY)
+    assert after == next_serial(before)
+    assert wait_serial(SECONDARY, after) == after
+    for server in SERVERS:
+        assert is_gone(server, "bappeda") and is_gone(server, "www.bappeda"), server
+        assert answers(server, "dispar") == {"10.203.0.103"}, server
+        assert answers(server, "www.dispar", "CNAME") == {f"dispar.{ZONE}."}, server
+        assert answers(server, "disdik") == {"10.203.0.100"}, server
+    assert_static_records_kept(baseline)
+
+
+def test_second_change_same_day_bumps_again_even_with_the_clock_set_back(
+    baseline: dict[str, Any],
+) -> None:
+    before = serial(PRIMARY)
+    run = converge(
+        {
+            "dns_zone_records": changed_records(baseline) + DISPERKIM,
+            "dns_zone_serial_date": "20200101",
+        },
+        *ONLY_PRIMARY,
+    )
+    assert run.rc == 0, run.output[-3000:]
+    assert serial(PRIMARY) == before + 1
+    # Only the primary was converged: the secondary follows by NOTIFY and a signed transfer.
+    assert wait_serial(SECONDARY, before + 1) == before + 1
+    assert answers(SECONDARY, "disperkim") == {"10.203.0.104"}
+
+
+def test_broken_zone_is_refused_and_the_served_zone_stays(baseline: dict[str, Any]) -> None:
+    before, zone_sum = serial(PRIMARY), NS1.file(ZONE_FILE).sha256sum
+    clash = {"name": "disdik", "type": "CNAME", "value": "dinkes"}  # a CNAME beside disdik's A
+    run = converge(
+        {"dns_zone_records": changed_records(baseline) + DISPERKIM + [clash]}, *ONLY_PRIMARY
+    )
+    assert run.rc != 0
+    assert "named-checkzone" in run.output or "CNAME and other data" in run.output
+    assert NS1.file(ZONE_FILE).sha256sum == zone_sum
+    assert serial(PRIMARY) == before
+    assert answers(PRIMARY, "disdik") == {"10.203.0.100"}
+
+
+def test_bad_record_name_is_refused_before_anything_is_touched(baseline: dict[str, Any]) -> None:
+    before, zone_sum = serial(PRIMARY), NS1.file(ZONE_FILE).sha256sum
+    evil = {"name": "x\n@ IN NS evil.example.", "type": "A", "value": "10.203.0.9"}
+    run = converge({"dns_zone_records": [*changed_records(baseline), evil]}, *ONLY_PRIMARY)
+    assert run.rc != 0
+    assert "dns_zone: bad zone name" in run.output
+    assert NS1.file(ZONE_FILE).sha256sum == zone_sum and serial(PRIMARY) == before
+
+
+@pytest.fixture(scope="module")
+def fleet_converge(baseline: dict[str, Any], figures: dict[str, str]) -> int:
+    """Converge a zone of 2,000 hostings on both servers; its serial."""
+    before = serial(PRIMARY)
+    run = converge({"dns_zone_records": fleet_records(baseline)})
+    assert run.rc == 0, run.output[-3000:]
+    figures[f"converge adding {FLEET} hostings ({2 * FLEET} records), both servers"] = (
+        f"{run.seconds:.1f} s"
+    )
+    after = serial(PRIMARY)
+    assert after == next_serial(before)
+    started = time.monotonic()
+    assert wait_serial(SECONDARY, after, timeout=90) == after
+    figures[f"secondary caught up after the {FLEET}-hosting converge"] = (
+        f"{time.monotonic() - started:.1f} s"
+    )
+    return after
+
+
+def test_zone_of_2000_hostings_loads_and_answers_at_both(
+    baseline: dict[str, Any], fleet_converge: int
+) -> None:
+    sample = [*random.Random(5).sample(range(FLEET), 40), 0, FLEET - 1]
+    for server in SERVERS:
+        for i in sample:
+            assert answers(server, f"www.opd{i:04d}", "CNAME") == {f"opd{i:04d}.{ZONE}."}, (
+                server,
+                i,
+            )
+            assert len(answers(server, f"opd{i:04d}")) == 1, (server, i)
+    axfr = NS2.run(f"dig +tries=1 +time=10 -k /etc/bind/opdhost-xfr.key @{PRIMARY} {ZONE} AXFR")
+    assert axfr.rc == 0
+    types = [
+        line.split()[3] for line in axfr.stdout.splitlines() if line and not line.startswith(";")
+    ]
+    assert types.count("CNAME") == FLEET + 2  # the generated www aliases + the baseline's two
+    assert_static_records_kept(baseline)
+
+
+def test_back_to_baseline_removes_the_2000_hostings(
+    baseline: dict[str, Any], fleet_converge: int, figures: dict[str, str]
+) -> None:
+    run = converge({}, *ONLY_PRIMARY)
+    assert run.rc == 0, run.output[-3000:]
+    figures[f"converge removing {FLEET} hostings, primary only"] = f"{run.seconds:.1f} s"
+    after = serial(PRIMARY)
+    assert after == next_serial(fleet_converge)
+    assert wait_serial(SECONDARY, after, timeout=90) == after
+    for server in SERVERS:
+        for i in (0, 999, FLEET - 1):
+            assert is_gone(server, f"opd{i:04d}") and is_gone(server, f"www.opd{i:04d}"), (
+                server,
+                i,
+            )
+        for record in baseline["dns_zone_records"]:
+            assert expected_data(record) in answers(server, record["name"], record["type"]), (
+                server,
+                record,
+            )
