@@ -1,0 +1,142 @@
+"""The decisions apply makes before and after Ansible, without the lab.
+
+Which nodes a change visits and which sites their `*_only` lists name (from digests against
+the applied state), how a partial failure advances the applied state, and the lock. These
+are the rules behind "one new hosting touches only what it needs" and "a re-run finishes".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from opdhost.apply import SiteResult, Work, _new_state, node_digests, plan_work
+from opdhost.lock import LockedError, apply_lock
+from opdhost.model import Request, parse_request
+from opdhost.platform import Platform, load_platform, platform_path
+from opdhost.records import AppliedState
+from opdhost.render import render
+from opdhost.runner import RunResult, TaskResult
+
+from .conftest import REPO, REQUEST
+
+
+def _request(site: str, ip: int, engine: str = "mariadb", mbit: int = 10) -> Request:
+    text = REQUEST.format(site=site, n=ip, ip=ip, engine=engine, status="active", mbit=mbit)
+    req, found = parse_request(text.encode(), f"requests/e2e/{site}.yaml")
+    assert req is not None, found
+    return req
+
+
+@pytest.fixture(scope="module")
+def lab() -> Platform:
+    return load_platform(platform_path(REPO, "lab"))
+
+
+def _applied(work: Work) -> AppliedState:
+    return AppliedState("c0ffee", "", dict(work.new_state))
+
+
+def test_first_apply_converges_every_node_with_every_site(lab: Platform) -> None:
+    fleet = [_request("satu", 150), _request("dua", 151, "postgresql")]
+    work = plan_work(render(fleet, lab).nodes, AppliedState(), everything=False)
+    assert work.playbook == "site.yml"
+    assert work.limit == ["db1", "ns1", "ns2", "web1"]
+    assert work.node_vars["web1"]["apache_vhost_only"] == []  # [] = every site
+
+
+def test_nothing_changed_visits_no_node(lab: Platform) -> None:
+    fleet = [_request("satu", 150)]
+    state = _applied(plan_work(render(fleet, lab).nodes, AppliedState(), everything=False))
+    work = plan_work(render(fleet, lab).nodes, state, everything=False)
+    assert work.limit == [] and work.changed_sites == []
+
+
+def test_one_new_hosting_touches_only_its_site_on_its_nodes(lab: Platform) -> None:
+    fleet = [_request(f"lama{i}", 150 + i) for i in range(20)]
+    state = _applied(plan_work(render(fleet, lab).nodes, AppliedState(), everything=False))
+    new = [*fleet, _request("baru", 190)]
+    work = plan_work(render(new, lab).nodes, state, everything=False)
+    assert work.playbook == "apply.yml"
+    assert work.limit == ["db1", "ns1", "ns2", "web1"]
+    assert work.node_vars["web1"]["apache_vhost_only"] == ["baru"]
+    assert work.node_vars["db1"]["database_only"] == ["baru"]
+    assert len(work.node_vars["web1"]["apache_vhost_sites"]) == 21  # node-wide files: all
+    assert work.changed_sites == ["baru"]
+
+
+def test_bandwidth_change_visits_only_the_web_node(lab: Platform) -> None:
+    fleet = [_request("satu", 150), _request("dua", 151)]
+    state = _applied(plan_work(render(fleet, lab).nodes, AppliedState(), everything=False))
+    changed = [fleet[0], _request("dua", 151, mbit=20)]
+    work = plan_work(render(changed, lab).nodes, state, everything=False)
+    assert work.limit == ["web1"]
+    assert work.node_vars["web1"]["apache_vhost_only"] == ["dua"]
+
+
+def test_all_converges_every_site_on_every_node(lab: Platform) -> None:
+    fleet = [_request("satu", 150)]
+    state = _applied(plan_work(render(fleet, lab).nodes, AppliedState(), everything=False))
+    work = plan_work(render(fleet, lab).nodes, state, everything=True)
+    assert work.playbook == "site.yml" and len(work.limit) == 4
+    assert work.node_vars["db1"]["database_only"] == []
+
+
+def test_failed_database_node_keeps_its_work_pending(lab: Platform) -> None:
+    fleet = [_request("satu", 150)]
+    state = _applied(plan_work(render(fleet, lab).nodes, AppliedState(), everything=False))
+    new = [*fleet, _request("baru", 190)]
+    work = plan_work(render(new, lab).nodes, state, everything=False)
+    failure = TaskResult("db1", "Create", "database", "", True, True, "unreachable")
+    run = RunResult("apply.yml", "failed", 2, 1.0, "/x", failures=[failure],
+                    stats={"processed": dict.fromkeys(work.limit, 1)})  # fmt: skip
+    sites = [SiteResult("baru", "create", "failed", "db1: database: Create", "", work.limit)]
+    after = _new_state(state, work, sites, run, "beef")
+    assert after.commit == "c0ffee"  # not complete: the commit stays the last complete one
+    assert after.nodes["db1"] == state.nodes["db1"]
+    again = plan_work(render(new, lab).nodes, after, everything=False)
+    assert "db1" in again.limit and again.node_vars["db1"]["database_only"] == ["baru"]
+
+
+def test_complete_run_advances_every_node(lab: Platform) -> None:
+    fleet = [_request("satu", 150)]
+    state = _applied(plan_work(render(fleet, lab).nodes, AppliedState(), everything=False))
+    new = [*fleet, _request("baru", 190)]
+    work = plan_work(render(new, lab).nodes, state, everything=False)
+    run = RunResult("apply.yml", "successful", 0, 1.0, "/x",
+                    stats={"processed": dict.fromkeys(work.limit, 1)})  # fmt: skip
+    sites = [SiteResult("baru", "create", "ok", "", "", work.limit)]
+    after = _new_state(state, work, sites, run, "beef")
+    assert after.commit == "beef"
+    assert plan_work(render(new, lab).nodes, after, everything=False).limit == []
+
+
+def test_canceled_run_advances_nothing(lab: Platform) -> None:
+    fleet = [_request("satu", 150)]
+    work = plan_work(render(fleet, lab).nodes, AppliedState(), everything=False)
+    run = RunResult("site.yml", "canceled", 254, 1.0, "/x",
+                    stats={"processed": dict.fromkeys(work.limit, 1)})  # fmt: skip
+    after = _new_state(AppliedState(), work, [], run, "beef")
+    assert after.nodes == {} and after.commit == ""
+
+
+def test_second_apply_lock_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    inventory = tmp_path / "hosts.yml"
+    with (
+        apply_lock(inventory, tmp_path),
+        pytest.raises(LockedError) as err,
+        apply_lock(inventory, tmp_path),
+    ):
+        pass
+    assert "another `opdhost apply` is running" in str(err.value)
+    assert "pid" in str(err.value)
+    with apply_lock(inventory, tmp_path):  # released: a later apply takes it
+        pass
+
+
+def test_node_digest_ignores_only_lists_but_not_site_fields() -> None:
+    base: dict[str, object] = {"apache_vhost_sites": [{"site": "a"}], "apache_vhost_only": []}
+    assert node_digests(base) == node_digests({**base, "apache_vhost_only": ["a"]})
+    changed = {**base, "apache_vhost_sites": [{"site": "a", "ip": "10.203.0.150"}]}
+    assert node_digests(base).digest != node_digests(changed).digest
+    assert node_digests(base).sites["a"] != node_digests(changed).sites["a"]
