@@ -84,6 +84,7 @@ class SiteResult:
     step: str = ""
     message: str = ""
     nodes: list[str] = field(default_factory=list)
+    failed_on: set[str] = field(default_factory=set)  # nodes whose part of the site failed
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form for the run record."""
@@ -228,6 +229,7 @@ def _attribute(
             failed = by_site.get(s)
             if failed is not None and failed.result == "ok":
                 failed.result = "failed"
+                failed.failed_on = set(failed.nodes)
                 failed.step = "verify: " + ", ".join(c.what for c in checks)
                 failed.message = "; ".join(c.detail for c in checks)
     return [by_site[s] for s in sorted(by_site)]
@@ -235,6 +237,7 @@ def _attribute(
 
 def _apply_failures(by_site: dict[str, SiteResult], work: Work, run: RunResult) -> None:
     def fail(res: SiteResult, f: TaskResult) -> None:
+        res.failed_on.add(f.host)
         if res.result == "failed":
             return
         res.result = "failed"
@@ -255,12 +258,17 @@ def _apply_failures(by_site: dict[str, SiteResult], work: Work, run: RunResult) 
             if res.result == "ok" and res.nodes:
                 res.result = "not-run"
                 res.step = f"run {run.status}"
+                res.failed_on = set(res.nodes)
 
 
 def _new_state(
     state: AppliedState, work: Work, sites: list[SiteResult], run: RunResult, commit: str
 ) -> AppliedState:
-    """Advance the applied state only where the run and the verification succeeded."""
+    """Advance the applied state only where the run and the verification succeeded.
+
+    A node advances when it finished and none of its touched sites failed there; a site's
+    digest on a node advances unless the site failed on that node (or its checks failed).
+    """
     bad = {s.site for s in sites if s.result != "ok"}
     done_hosts = set(run.stats.get("processed", {})) - run.failed_hosts
     if run.status == "canceled":
@@ -271,8 +279,11 @@ def _new_state(
             continue
         now = work.new_state[node]
         before = state.nodes.get(node, NodeState())
-        merged = {s: (before.sites.get(s, "") if s in bad else d) for s, d in now.sites.items()}
-        node_ok = not (bad & set(work.sites.get(node, [])))
+        bad_here = {s.site for s in sites if node in s.failed_on}
+        merged = {
+            s: (before.sites.get(s, "") if s in bad_here else d) for s, d in now.sites.items()
+        }
+        node_ok = not (bad_here & set(work.sites.get(node, [])))
         nodes[node] = NodeState(
             now.digest if node_ok else before.digest, {s: d for s, d in merged.items() if d}
         )
