@@ -203,7 +203,8 @@ def test_rate_change_touches_only_that_class(
     original_restored: None,
 ) -> None:
     for site in (SLOW, FAST):  # some traffic, so that a reset counter would show
-        client.check_output(f"curl -sS -o /dev/null -r 0-999999 http://{site.ip}/{site.file}")
+        # http.server ignores Range: read the start of the file and hang up
+        client.check_output(f"curl -sS http://{site.ip}/{site.file} | head -c 300000 > /dev/null")
     before = classes(web)
     assert before["1:64"]["bytes"] > 0 and before["1:65"]["bytes"] > 0
     changed = [dict(s, bandwidth_mbit=40) if s["ip"] == FAST.ip else s for s in converge_sites()]
