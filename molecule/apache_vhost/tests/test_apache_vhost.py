@@ -1,0 +1,169 @@
+"""What the agencies and the office rely on after apache_vhost ran on a web node.
+
+State under test (prepare, converge, side_effect): disdik (php, tls, www alias) and dinkes
+(static, tls) created today, bappeda suspended, arsip decommissioned, dispar added alone with
+apache_vhost_only, and a broken change that was refused.
+"""
+
+from __future__ import annotations
+
+import re
+
+import testinfra
+
+from conftest import ZONE, fetch
+
+DISDIK = ("disdik", "10.211.0.100")
+DINKES = ("dinkes", "10.211.0.101")
+BAPPEDA = ("bappeda", "10.211.0.102")
+ARSIP = ("arsip", "10.211.0.103")
+DISPAR = ("dispar", "10.211.0.104")
+SSH_OPTS = (
+    "-i /root/.ssh/mol_disdik -o BatchMode=yes -o StrictHostKeyChecking=no "
+    "-o UserKnownHostsFile=/dev/null -o ConnectTimeout=10"
+)
+
+
+def test_sites_answer_http_by_name_and_ip(node: testinfra.host.Host) -> None:
+    page = fetch(node, f"disdik.{ZONE}", DISDIK[1])
+    assert page.status == 200
+    assert "Dinas Pendidikan" in page.body
+    alias = fetch(node, f"www.disdik.{ZONE}", DISDIK[1])
+    assert alias.status == 200 and "Dinas Pendidikan" in alias.body
+    by_ip = node.run(f"curl -sS --max-time 10 http://{DINKES[1]}/")
+    assert by_ip.rc == 0 and f"dinkes.{ZONE}" in by_ip.stdout  # the placeholder page
+
+
+def test_https_uses_sni_and_a_certificate_for_the_site_names(node: testinfra.host.Host) -> None:
+    for name, ip in ((f"disdik.{ZONE}", DISDIK[1]), (f"www.disdik.{ZONE}", DISDIK[1]),
+                     (f"dinkes.{ZONE}", DINKES[1]), (f"dispar.{ZONE}", DISPAR[1])):
+        assert fetch(node, name, ip, https=True).status == 200, name
+    sans = node.check_output(
+        f"echo | openssl s_client -connect {DISDIK[1]}:443 -servername disdik.{ZONE} 2>/dev/null"
+        " | openssl x509 -noout -ext subjectAltName"
+    )
+    assert f"DNS:disdik.{ZONE}" in sans and f"DNS:www.disdik.{ZONE}" in sans
+
+
+def test_ca_key_stays_root_only(node: testinfra.host.Host) -> None:
+    ca_dir = node.file("/etc/opdhost/ca")
+    assert ca_dir.user == "root" and ca_dir.mode == 0o700
+    key = node.file("/etc/opdhost/ca/ca.key")
+    assert key.user == "root" and key.mode == 0o600
+    assert node.file("/etc/ssl/opdhost/private/disdik.key").mode == 0o600
+
+
+def test_php_runs_as_the_site_user(node: testinfra.host.Host) -> None:
+    page = fetch(node, f"disdik.{ZONE}", DISDIK[1], path="/whoami.php")
+    assert page.status == 200
+    assert page.body.strip() == "s-disdik"
+    pools = node.file("/etc/php/8.2/fpm/pool.d/opdhost-sites.conf").content_string
+    assert "[opdhost-disdik]" in pools and "[opdhost-dispar]" in pools
+    assert "[opdhost-dinkes]" not in pools, "static sites get no PHP"
+    assert "[opdhost-bappeda]" not in pools, "suspended sites run no PHP"
+
+
+def test_one_site_cannot_read_another(node: testinfra.host.Host) -> None:
+    page = fetch(node, f"disdik.{ZONE}", DISDIK[1], path="/peek.php")
+    assert page.body.strip() == "DENIED"
+    direct = node.run("runuser -u s-disdik -- cat /srv/www/dinkes/public/index.html")
+    assert direct.rc != 0 and "Permission denied" in direct.stderr
+    docroot = node.file("/srv/www/dinkes/public")
+    assert (docroot.user, docroot.group, docroot.mode) == ("s-dinkes", "www-data", 0o2750)
+
+
+def test_sftp_is_jailed_to_the_site(node: testinfra.host.Host) -> None:
+    node.run_expect([0], "printf 'hello from sftp\\n' > /tmp/mol-upload.txt")
+    batch = "pwd\\nls -a /\\nput /tmp/mol-upload.txt /public/upload.txt\\n-cd /etc\\n-get /etc/passwd /tmp/x\\n"
+    out = node.run(
+        f"printf '{batch}' | sftp {SSH_OPTS} -b - s-disdik@{DISDIK[1]}"
+    )
+    assert out.rc == 0, out.stderr
+    assert "Remote working directory: /" in out.stdout
+    assert "/public" in out.stdout and "/etc" not in out.stdout.split("-cd")[0]
+    assert "No such file or directory" in out.stderr  # /etc does not exist in the jail
+    uploaded = node.file("/srv/www/disdik/public/upload.txt")
+    assert uploaded.user == "s-disdik" and uploaded.mode == 0o640
+    assert fetch(node, f"disdik.{ZONE}", DISDIK[1], path="/upload.txt").body == "hello from sftp\n"
+    shell = node.run(f"ssh {SSH_OPTS} s-disdik@{DISDIK[1]} id")
+    assert "uid=" not in shell.stdout and "sftp connections only" in shell.stdout + shell.stderr
+    home = node.file("/srv/www/disdik")
+    assert (home.user, home.mode) == ("root", 0o755)
+
+
+def test_suspended_site_answers_503_and_keeps_its_files(node: testinfra.host.Host) -> None:
+    for https in (False, True):
+        page = fetch(node, f"bappeda.{ZONE}", BAPPEDA[1], https=https)
+        assert page.status == 503
+        assert "sementara" in page.body
+        assert "Retry-After" in page.headers
+    assert fetch(node, f"www.bappeda.{ZONE}", BAPPEDA[1], path="/index.html").status == 503
+    kept = node.file("/srv/www/bappeda/public/index.html")
+    assert "Bappeda" in kept.content_string
+    assert node.user("s-bappeda").exists
+
+
+def test_decommissioned_site_is_gone_with_its_archive(node: testinfra.host.Host) -> None:
+    assert not node.file("/srv/www/arsip").exists
+    assert not node.user("s-arsip").exists
+    assert not node.group("s-arsip").exists
+    assert f" {ARSIP[1]}/" not in node.check_output("ip -o -4 addr show dev eth0")
+    assert ARSIP[1] not in node.file("/etc/opdhost/site-ips.conf").content_string
+    assert "arsip" not in node.file("/etc/apache2/sites-available/opdhost-sites.conf").content_string
+    stale = node.run(f"curl -s -o /dev/null -w '%{{http_code}}' -H 'Host: arsip.{ZONE}' http://127.0.0.1/")
+    assert stale.stdout == "404"
+    archives = node.check_output("ls /var/backups/opdhost/sites").split()
+    tarballs = [a for a in archives if re.fullmatch(r"arsip-\d{8}T\d{6}Z\.tar\.gz", a)]
+    assert len(tarballs) == 1, archives
+    assert f"{tarballs[0]}.sha256" in archives
+    node.run_expect([0], f"cd /var/backups/opdhost/sites && sha256sum -c {tarballs[0]}.sha256")
+    listing = node.check_output(f"tar -tzvf /var/backups/opdhost/sites/{tarballs[0]}")
+    assert "arsip/public/laporan-2025.txt" in listing
+    assert node.file(f"/var/backups/opdhost/sites/{tarballs[0]}").mode == 0o600
+
+
+def test_access_logs_record_bytes_sent_per_site(node: testinfra.host.Host) -> None:
+    fetch(node, f"disdik.{ZONE}", DISDIK[1], path="/index.html")
+    log = node.file("/var/log/apache2/sites/disdik-access.log").content_string
+    line = re.compile(
+        rf'^disdik\.{re.escape(ZONE)} \S+ \S+ \S+ \[[^\]]+\] "GET /index.html HTTP/[\d.]+" 200 (\d+) (\d+) \d+ '
+    )
+    sent = [int(m.group(2)) for m in map(line.match, log.splitlines()) if m]
+    assert sent and min(sent) > len("<h1>Dinas Pendidikan</h1>\n")  # %O counts headers too
+    assert node.file("/var/log/apache2/sites/disdik-error.log").exists
+    assert node.file("/var/log/apache2/sites/dinkes-access.log").exists
+
+
+def test_refused_change_left_the_working_config(node: testinfra.host.Host) -> None:
+    vhosts = node.file("/etc/apache2/sites-available/opdhost-sites.conf").content_string
+    assert "wildcard-typo" not in vhosts
+    assert "SSLCertificateFile /etc/ssl/opdhost/disdik.crt" in vhosts
+    node.run_expect([0], "apache2ctl configtest")
+    assert node.service("apache2").is_running
+
+
+def test_site_added_alone_is_served(node: testinfra.host.Host) -> None:
+    page = fetch(node, f"www.dispar.{ZONE}", DISPAR[1])
+    assert page.status == 200 and f"dispar.{ZONE}" in page.body
+    assert node.user("s-dispar").exists
+
+
+def test_site_ips_and_services_come_back_after_a_reboot(node: testinfra.host.Host) -> None:
+    """Last on purpose: restarts the node."""
+    import subprocess
+    import time
+
+    subprocess.run(["podman", "restart", "--time", "20", "mol-apache-web"], check=True)
+    deadline = time.monotonic() + 90
+    state = ""
+    while time.monotonic() < deadline:
+        state = node.run("systemctl is-system-running").stdout.strip()
+        if state in ("running", "degraded"):
+            break
+        time.sleep(2)
+    assert state in ("running", "degraded"), state
+    addrs = node.check_output("ip -o -4 addr show dev eth0")
+    for _, ip in (DISDIK, DINKES, BAPPEDA, DISPAR):
+        assert f" {ip}/32 " in addrs, ip
+    assert fetch(node, f"disdik.{ZONE}", DISDIK[1], path="/whoami.php").body.strip() == "s-disdik"
+    assert fetch(node, f"bappeda.{ZONE}", BAPPEDA[1]).status == 503
