@@ -30,9 +30,10 @@ test: ## setup, lint, pytest, every Molecule scenario (the README's test command
 ci: ## what CI runs
 	.ci/run
 
-lint: ## ruff, mypy, yamllint, ansible-lint
+lint: ## ruff, mypy, shellcheck, yamllint, ansible-lint
 	.venv/bin/ruff check .
 	.venv/bin/mypy
+	shellcheck $$(git ls-files '*.sh' .ci/run)
 	.venv/bin/yamllint .
 	.venv/bin/ansible-lint --profile production
 

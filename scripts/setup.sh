@@ -12,7 +12,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 
 apt_packages=(podman runc netavark aardvark-dns iptables fuse-overlayfs debootstrap
               iproute2 bind9-dnsutils curl git python3 python3-venv python3-dev gcc make
-              openssh-client sshpass)
+              openssh-client sshpass shellcheck)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -57,7 +57,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want_stamp" ]; then
   log "creating the virtual environment at .venv (pinned by constraints.txt)"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip >&2
-  "$venv/bin/pip" install -q -c "$repo/constraints.txt" -e "$repo[dev]" >&2
+  "$venv/bin/pip" install -q -c "$repo/constraints.txt" -e "${repo}[dev]" >&2
   echo "$want_stamp" > "$stamp"
 fi
 

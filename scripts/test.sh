@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: make the machine ready (scripts/setup.sh), bring the lab up
 # for the tests that need it, then run every check and print one summary:
-#   lint      ruff, mypy, yamllint, ansible-lint (the house rules, enforced)
+#   lint      ruff, mypy, shellcheck, yamllint, ansible-lint (the house rules, enforced)
 #   pytest    everything under tests/ (no tests collected counts as a failure)
 #   molecule  `molecule test -s NAME` for every molecule/*/molecule.yml
 # Exit status 0 only when every step passed. Run as root on Debian 12.
@@ -10,7 +10,7 @@
 #   scripts/test.sh [--no-setup] S1 S2   only these Molecule scenarios (lint and pytest still run)
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-cd "$repo"
+cd "$repo" || exit 1
 export PATH="$repo/.venv/bin:$PATH"
 artifacts=$repo/artifacts
 mkdir -p "$artifacts"
@@ -56,6 +56,8 @@ log "lint"
 t=$(date +%s)
 lint_ok=pass
 ruff check . || lint_ok=fail
+mapfile -t shell_scripts < <(git ls-files '*.sh' .ci/run)
+shellcheck "${shell_scripts[@]}" || lint_ok=fail
 mypy || lint_ok=fail
 yamllint . || lint_ok=fail
 if [ -d roles ] && [ -n "$(ls -A roles)" ]; then
