@@ -39,7 +39,9 @@ class Node:
 
 NODES: tuple[Node, ...] = (
     Node("web1", "10.203.0.11", ("apache2", "php8.2-fpm", "ssh"), ("NET_ADMIN",)),
-    Node("db1", "10.203.0.21", ("mariadb", "postgresql")),
+    # postgresql.service is a no-op umbrella, active even when the cluster is down: the
+    # cluster's own unit is what tells whether PostgreSQL answers.
+    Node("db1", "10.203.0.21", ("mariadb", "postgresql", "postgresql@15-main")),
     Node("ns1", "10.203.0.31", ("named",)),
     Node("ns2", "10.203.0.32", ("named",)),
 )

@@ -89,14 +89,19 @@ def test_up_recreates_a_stopped_node(opdhost: Run, run: Run) -> None:
     assert opdhost("lab", "status").returncode == 0
 
 
-def test_up_restarts_a_stopped_service(opdhost: Run, run: Run) -> None:
-    assert run("podman", "exec", "opdhost-lab-db1", "systemctl", "stop", "mariadb").returncode == 0
+def test_up_restarts_stopped_services(opdhost: Run, run: Run) -> None:
+    """Also the PostgreSQL cluster, which stops while postgresql.service stays 'active'."""
+    stop = ("systemctl", "stop", "mariadb", "postgresql@15-main")
+    assert run("podman", "exec", "opdhost-lab-db1", *stop).returncode == 0
     status = opdhost("lab", "status")
     assert status.returncode == 1
     assert "mariadb:inactive" in status.stdout
+    assert "postgresql@15-main:inactive" in status.stdout
     proc = opdhost("lab", "up")
     assert proc.returncode == 0, proc.stderr
-    assert "db1 (opdhost-lab-db1): reused; started mariadb" in proc.stdout
+    assert "db1 (opdhost-lab-db1): reused; started mariadb, postgresql@15-main" in proc.stdout
+    pg = run("podman", "exec", "-u", "postgres", "opdhost-lab-db1", "psql", "-tAc", "SELECT 1")
+    assert pg.stdout.strip() == "1", pg.stderr
 
 
 def test_down_removes_only_the_lab_and_up_rebuilds_it_fast(opdhost: Run, run: Run) -> None:

@@ -105,9 +105,10 @@ def test_parse_is_active_maps_in_order_and_treats_missing_as_inactive() -> None:
 
 def test_node_is_healthy_only_when_running_on_its_address_with_all_services() -> None:
     db1 = BY_NAME["db1"]
-    all_up = {"mariadb": True, "postgresql": True}
+    all_up = {"mariadb": True, "postgresql": True, "postgresql@15-main": True}
     assert NodeStatus(db1, "running", db1.address, all_up).healthy
-    assert not NodeStatus(db1, "running", db1.address, {**all_up, "postgresql": False}).healthy
+    cluster_down = {**all_up, "postgresql@15-main": False}
+    assert not NodeStatus(db1, "running", db1.address, cluster_down).healthy
     assert not NodeStatus(db1, "exited", db1.address, all_up).healthy
     assert not NodeStatus(db1, "running", "10.203.0.2", all_up).healthy
 
