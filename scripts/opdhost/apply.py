@@ -329,6 +329,7 @@ def _execute(ctx: _Context, plan: Plan, work: Work, requests: list[Request]) -> 
     run: RunResult | None = None
     verification: Verification | None = None
     if work.limit:
+        progress_key = f"{work.playbook}:{','.join(work.limit)}:{len(work.changed_sites)}"
         run = run_playbook(
             work.playbook,
             ctx.inventory,
@@ -337,8 +338,11 @@ def _execute(ctx: _Context, plan: Plan, work: Work, requests: list[Request]) -> 
             check=ctx.options.check,
             artifacts=artifacts,
             ident=run_id,
+            expected=ctx.records.expected_results(progress_key),
             on_progress=ctx.on_progress,
         )
+        if run.status == "successful":
+            ctx.records.save_results(progress_key, run.results)
     sites = _attribute(plan, work, run, None, ctx.options.check)
     if run is not None and not ctx.options.check and run.status != "canceled":
         # Verify every touched site the run did not already fail (a partial run too).

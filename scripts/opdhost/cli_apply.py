@@ -92,11 +92,16 @@ def apply_command(
         if live is not None and work.limit:
             live.start()
 
+    last_task = [""]
+
     def on_progress(p: Progress) -> None:
         total = f"/~{p.expected}" if p.expected else ""
-        text = f"[{p.done}{total}] {p.play} | {p.host} | {p.task}"
+        text = f"[{p.done}{total}] {p.host} | {p.task}"
         if live is not None:
             live.update(text)
+        elif not as_json and p.task != last_task[0]:
+            last_task[0] = p.task  # a log (CI): one line per task, not per host
+            err.print(text, markup=False, highlight=False)
 
     try:
         outcome = apply(

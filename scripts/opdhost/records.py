@@ -123,6 +123,24 @@ class Records:
         """Write one run record."""
         return _write_json(self.base / "runs" / f"{run_id}.json", record)
 
+    def expected_results(self, key: str) -> int:
+        """How many task results the last run of `key` produced (0 = unknown): progress total."""
+        try:
+            data = json.loads((self.base / "progress.json").read_text(encoding="utf-8"))
+            return int(data.get(key, 0))
+        except (OSError, ValueError, TypeError, AttributeError):
+            return 0
+
+    def save_results(self, key: str, count: int) -> None:
+        """Remember the number of task results of this kind of run, for the next progress."""
+        path = self.base / "progress.json"
+        try:
+            data = dict(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            data = {}
+        data[key] = count
+        _write_json(path, data)
+
     def runs(self) -> list[Path]:
         """Run records, oldest first."""
         return sorted((self.base / "runs").glob("*.json"))
