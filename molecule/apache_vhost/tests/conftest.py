@@ -22,7 +22,9 @@ class Reply:
     body: str
 
 
-def fetch(host: testinfra.host.Host, name: str, ip: str, *, https: bool = False, path: str = "/") -> Reply:
+def fetch(
+    host: testinfra.host.Host, name: str, ip: str, *, https: bool = False, path: str = "/"
+) -> Reply:
     """Request http(s)://name/path from the node, resolving name to ip (SNI and Host = name).
 
     With https the certificate must chain to the lab CA and carry the name, or curl fails.

@@ -8,9 +8,10 @@ apache_vhost_only, and a broken change that was refused.
 from __future__ import annotations
 
 import re
+import subprocess
+import time
 
 import testinfra
-
 from conftest import ZONE, fetch
 
 DISDIK = ("disdik", "10.211.0.100")
@@ -35,8 +36,12 @@ def test_sites_answer_http_by_name_and_ip(node: testinfra.host.Host) -> None:
 
 
 def test_https_uses_sni_and_a_certificate_for_the_site_names(node: testinfra.host.Host) -> None:
-    for name, ip in ((f"disdik.{ZONE}", DISDIK[1]), (f"www.disdik.{ZONE}", DISDIK[1]),
-                     (f"dinkes.{ZONE}", DINKES[1]), (f"dispar.{ZONE}", DISPAR[1])):
+    for name, ip in (
+        (f"disdik.{ZONE}", DISDIK[1]),
+        (f"www.disdik.{ZONE}", DISDIK[1]),
+        (f"dinkes.{ZONE}", DINKES[1]),
+        (f"dispar.{ZONE}", DISPAR[1]),
+    ):
         assert fetch(node, name, ip, https=True).status == 200, name
     sans = node.check_output(
         f"echo | openssl s_client -connect {DISDIK[1]}:443 -servername disdik.{ZONE} 2>/dev/null"
@@ -74,10 +79,11 @@ def test_one_site_cannot_read_another(node: testinfra.host.Host) -> None:
 
 def test_sftp_is_jailed_to_the_site(node: testinfra.host.Host) -> None:
     node.run_expect([0], "printf 'hello from sftp\\n' > /tmp/mol-upload.txt")
-    batch = "pwd\\nls -a /\\nput /tmp/mol-upload.txt /public/upload.txt\\n-cd /etc\\n-get /etc/passwd /tmp/x\\n"
-    out = node.run(
-        f"printf '{batch}' | sftp {SSH_OPTS} -b - s-disdik@{DISDIK[1]}"
+    batch = (
+        "pwd\\nls -a /\\nput /tmp/mol-upload.txt /public/upload.txt\\n"
+        "-cd /etc\\n-get /etc/passwd /tmp/x\\n"
     )
+    out = node.run(f"printf '{batch}' | sftp {SSH_OPTS} -b - s-disdik@{DISDIK[1]}")
     assert out.rc == 0, out.stderr
     assert "Remote working directory: /" in out.stdout
     assert "/public" in out.stdout and "/etc" not in out.stdout.split("-cd")[0]
@@ -109,8 +115,12 @@ def test_decommissioned_site_is_gone_with_its_archive(node: testinfra.host.Host)
     assert not node.group("s-arsip").exists
     assert f" {ARSIP[1]}/" not in node.check_output("ip -o -4 addr show dev eth0")
     assert ARSIP[1] not in node.file("/etc/opdhost/site-ips.conf").content_string
-    assert "arsip" not in node.file("/etc/apache2/sites-available/opdhost-sites.conf").content_string
-    stale = node.run(f"curl -s -o /dev/null -w '%{{http_code}}' -H 'Host: arsip.{ZONE}' http://127.0.0.1/")
+    assert (
+        "arsip" not in node.file("/etc/apache2/sites-available/opdhost-sites.conf").content_string
+    )
+    stale = node.run(
+        f"curl -s -o /dev/null -w '%{{http_code}}' -H 'Host: arsip.{ZONE}' http://127.0.0.1/"
+    )
     assert stale.stdout == "404"
     archives = node.check_output("ls /var/backups/opdhost/sites").split()
     tarballs = [a for a in archives if re.fullmatch(r"arsip-\d{8}T\d{6}Z\.tar\.gz", a)]
@@ -126,7 +136,8 @@ def test_access_logs_record_bytes_sent_per_site(node: testinfra.host.Host) -> No
     fetch(node, f"disdik.{ZONE}", DISDIK[1], path="/index.html")
     log = node.file("/var/log/apache2/sites/disdik-access.log").content_string
     line = re.compile(
-        rf'^disdik\.{re.escape(ZONE)} \S+ \S+ \S+ \[[^\]]+\] "GET /index.html HTTP/[\d.]+" 200 (\d+) (\d+) \d+ '
+        rf"^disdik\.{re.escape(ZONE)} \S+ \S+ \S+ \[[^\]]+\] "
+        rf'"GET /index.html HTTP/[\d.]+" 200 (\d+) (\d+) \d+ '
     )
     sent = [int(m.group(2)) for m in map(line.match, log.splitlines()) if m]
     assert sent and min(sent) > len("<h1>Dinas Pendidikan</h1>\n")  # %O counts headers too
@@ -150,9 +161,6 @@ def test_site_added_alone_is_served(node: testinfra.host.Host) -> None:
 
 def test_site_ips_and_services_come_back_after_a_reboot(node: testinfra.host.Host) -> None:
     """Last on purpose: restarts the node."""
-    import subprocess
-    import time
-
     subprocess.run(["podman", "restart", "--time", "20", "mol-apache-web"], check=True)
     deadline = time.monotonic() + 90
     state = ""
