@@ -48,8 +48,17 @@ web:
   tls: true
 database:
   engine: {engine}
-  quota_mb: 128
-"""
+{quota}"""
+
+
+def request_text(
+    site: str, ip: int, engine: str = "mariadb", status: str = "active", mbit: int = 10
+) -> str:
+    """A valid request of the e2e agency (IP 10.203.0.<ip>; no quota without a database)."""
+    quota = "" if engine == "none" else "  quota_mb: 128\n"
+    return REQUEST.format(
+        site=site, n=ip, ip=ip, engine=engine, status=status, mbit=mbit, quota=quota
+    )
 
 
 def sh(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from opdhost.lock import apply_lock
 
-from .conftest import REQUEST, Platform, on_node, sh, wait_services
+from .conftest import Platform, on_node, request_text, sh, wait_services
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -93,7 +93,7 @@ def test_check_mode_shows_the_diff_and_changes_nothing(platform: Platform) -> No
 
 def test_broken_request_never_reaches_the_hosts(platform: Platform) -> None:
     runs = platform.runs()
-    good = REQUEST.format(site="e2erusak", n=193, ip=193, engine="none", status="active", mbit=5)
+    good = request_text("e2erusak", 193)
     path = platform.write("e2erusak", 193, text=good.replace("10.203.0.193", "10.203.9.193"))
     try:
         rc, record, out = platform.apply()

@@ -18,11 +18,11 @@ from opdhost.records import AppliedState
 from opdhost.render import render
 from opdhost.runner import RunResult, TaskResult
 
-from .conftest import REPO, REQUEST
+from .conftest import REPO, request_text
 
 
 def _request(site: str, ip: int, engine: str = "mariadb", mbit: int = 10) -> Request:
-    text = REQUEST.format(site=site, n=ip, ip=ip, engine=engine, status="active", mbit=mbit)
+    text = request_text(site, ip, engine, mbit=mbit)
     req, found = parse_request(text.encode(), f"requests/e2e/{site}.yaml")
     assert req is not None, found
     return req
