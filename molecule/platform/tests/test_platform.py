@@ -9,19 +9,32 @@ from __future__ import annotations
 import socket
 import ssl
 import subprocess
+from pathlib import Path
 
 import dns.message
 import dns.query
 import dns.rdatatype
 import pytest
+import yaml
 
 ZONE = "kab-contoh.go.id"
-SITES = {
-    "disdik": ("10.215.0.100", "mariadb"),
-    "ppdb": ("10.215.0.101", "mariadb"),
-    "sehat": ("10.215.0.102", "postgresql"),
-    "renbang": ("10.215.0.103", None),
-}
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _sites() -> dict[str, tuple[str, str | None]]:
+    """The active example requests: site -> (IP moved to 10.215.0.x, database engine)."""
+    out: dict[str, tuple[str, str | None]] = {}
+    for path in sorted((REPO / "requests").glob("*/*.yaml")):
+        req = yaml.safe_load(path.read_text())
+        if req["status"] != "active":
+            continue
+        engine = req["database"]["engine"]
+        ip = req["web"]["ip"].replace("10.203.0.", "10.215.0.")
+        out[req["site"]] = (ip, None if engine == "none" else engine)
+    return out
+
+
+SITES = _sites()
 SERVERS = ("10.215.0.31", "10.215.0.32")
 
 
