@@ -46,7 +46,7 @@ def test_second_up_reuses_everything_quickly(opdhost: Run) -> None:
     assert proc.returncode == 0, proc.stderr
     assert f"network {NETWORK}: reused" in proc.stdout
     assert proc.stdout.count(": reused; services already active") == len(NODES)
-    assert elapsed < 10
+    assert elapsed < 15  # ~1 s on an idle machine
 
 
 def test_nodes_answer_on_their_contract_addresses(run: Run) -> None:
