@@ -90,11 +90,7 @@ class Platform:
     ) -> Path:
         path = self.root / "requests" / "e2e" / f"{site}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
-        body = (
-            text
-            if text is not None
-            else REQUEST.format(site=site, n=ip, ip=ip, engine=engine, status=status, mbit=mbit)
-        )
+        body = text if text is not None else request_text(site, ip, engine, status, mbit)
         path.write_text(body, encoding="utf-8")
         return path
 
