@@ -183,3 +183,11 @@ def test_bad_record_name_is_refused_before_anything_is_touched(baseline: dict[st
     assert run.rc != 0
     assert "dns_zone: bad zone name" in run.output
     assert NS1.file(ZONE_FILE).sha256sum == zone_sum and serial(PRIMARY) == before
+
+
+def test_bad_secondary_address_is_refused_before_anything_is_touched() -> None:
+    conf_sum = NS1.file("/etc/bind/named.conf.local").sha256sum
+    run = converge({"dns_zone_secondaries": ["10.214.0.32; any"]}, *ONLY_PRIMARY)
+    assert run.rc != 0
+    assert "IPv4 addresses expected" in run.output
+    assert NS1.file("/etc/bind/named.conf.local").sha256sum == conf_sum
