@@ -77,6 +77,13 @@ def test_one_site_cannot_read_another(node: testinfra.host.Host) -> None:
     assert (docroot.user, docroot.group, docroot.mode) == ("s-dinkes", "www-data", 0o2750)
 
 
+def test_htaccess_cannot_borrow_another_sites_php(node: testinfra.host.Host) -> None:
+    page = fetch(node, f"dinkes.{ZONE}", DINKES[1], path="/sneaky/x.php")
+    assert page.status == 500  # SetHandler is not allowed in .htaccess
+    assert "RAN AS" not in page.body
+    assert fetch(node, f"dinkes.{ZONE}", DINKES[1]).status == 200  # the rest of the site is fine
+
+
 def test_sftp_is_jailed_to_the_site(node: testinfra.host.Host) -> None:
     node.run_expect([0], "printf 'hello from sftp\\n' > /tmp/mol-upload.txt")
     batch = (
@@ -150,6 +157,8 @@ def test_refused_change_left_the_working_config(node: testinfra.host.Host) -> No
     assert "wildcard-typo" not in vhosts
     assert "SSLCertificateFile /etc/ssl/opdhost/disdik.crt" in vhosts
     node.run_expect([0], "apache2ctl configtest")
+    leftovers = node.check_output("ls -a /etc/apache2/sites-available")
+    assert "~" not in leftovers, "no backup copies are left behind"
     assert node.service("apache2").is_running
 
 
