@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 
@@ -24,8 +25,13 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def _http_status(url: str) -> int:
-    with urllib.request.urlopen(url, timeout=5) as resp:  # the lab's own address only
-        return int(resp.status)
+    """The HTTP status Apache answers with (any status: 404 once roles replaced the default
+    site); a refused or unanswered connection raises."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:  # the lab's own address only
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
 
 
 def test_status_shows_every_node_healthy(opdhost: Run) -> None:
@@ -51,7 +57,7 @@ def test_second_up_reuses_everything_quickly(opdhost: Run) -> None:
 
 def test_nodes_answer_on_their_contract_addresses(run: Run) -> None:
     web1, _db1, ns1, ns2 = NODES
-    assert _http_status(f"http://{web1.address}/") == 200
+    assert 200 <= _http_status(f"http://{web1.address}/") < 600
     for ns in (ns1, ns2):
         query = dns.message.make_query("version.bind", dns.rdatatype.TXT, dns.rdataclass.CH)
         answer = dns.query.udp(query, ns.address, timeout=5)
@@ -79,7 +85,7 @@ def test_a_site_ip_from_the_pool_answers_from_the_host(run: Run) -> None:
     add = run("podman", "exec", "opdhost-lab-web1", "ip", "addr", "add", f"{ip}/24", "dev", "eth0")
     assert add.returncode == 0, add.stderr
     try:
-        assert _http_status(f"http://{ip}/") == 200
+        assert 200 <= _http_status(f"http://{ip}/") < 600
     finally:
         run("podman", "exec", "opdhost-lab-web1", "ip", "addr", "del", f"{ip}/24", "dev", "eth0")
 
