@@ -148,9 +148,10 @@ EOF
    a2ensite -q zz-$site >/dev/null
    php-fpm8.2 -t 2>/dev/null && systemctl reload php8.2-fpm
    apache2ctl configtest 2>/dev/null && systemctl reload apache2
-   tc qdisc show dev eth0 | grep -q 'htb 1:' || tc qdisc add dev eth0 root handle 1: htb
-   tc class replace dev eth0 parent 1: classid 1:fff0 htb rate 10mbit
-   tc filter add dev eth0 parent 1: prio 5 protocol ip u32 match ip src $ip/32 flowid 1:fff0"
+   tc class replace dev eth0 parent 1: classid 1:fff0 htb rate 10mbit ceil 10mbit
+   tc qdisc replace dev eth0 parent 1:fff0 pfifo
+   tc filter add dev eth0 parent 1: prio 1 protocol ip u32 ht 100:$(printf %x ${{ip##*.}}): \
+     match ip src $ip/32 flowid 1:fff0"
 d "mariadb -e \"CREATE DATABASE IF NOT EXISTS $site;
    CREATE USER IF NOT EXISTS '$site'@'10.216.0.11' IDENTIFIED BY '$pw';
    GRANT ALL ON $site.* TO '$site'@'10.216.0.11';\""

@@ -32,7 +32,14 @@ from opdhost.records import (
 )
 from opdhost.render import render
 from opdhost.review import Review, run_review
-from opdhost.runner import Progress, RunResult, TaskResult, run_playbook
+from opdhost.runner import (
+    Progress,
+    RunResult,
+    TaskResult,
+    cancellable,
+    cancelled,
+    run_playbook,
+)
 from opdhost.verify import Verification, verify
 
 ONLY_KEYS = ("apache_vhost_only", "database_only")
@@ -318,7 +325,8 @@ def apply(
         if on_plan is not None:
             on_plan(plan, work)
         ctx = _Context(root, inventory, records, platform, state, options, on_progress, reasons)
-        return _execute(ctx, plan, work, requests)
+        with cancellable():
+            return _execute(ctx, plan, work, requests)
 
 
 def _execute(ctx: _Context, plan: Plan, work: Work, requests: list[Request]) -> Outcome:
@@ -341,10 +349,12 @@ def _execute(ctx: _Context, plan: Plan, work: Work, requests: list[Request]) -> 
             expected=ctx.records.expected_results(progress_key),
             on_progress=ctx.on_progress,
         )
+        if cancelled():
+            run.status = "canceled"  # a signal after Ansible ended: record nothing as applied
         if run.status == "successful":
             ctx.records.save_results(progress_key, run.results)
     sites = _attribute(plan, work, run, None, ctx.options.check)
-    if run is not None and not ctx.options.check and run.status != "canceled":
+    if run is not None and not ctx.options.check and run.status != "canceled" and not cancelled():
         # Verify every touched site the run did not already fail (a partial run too).
         fine = {s.site for s in sites if s.result == "ok" and s.nodes}
         verification = verify(

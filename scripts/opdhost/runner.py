@@ -15,6 +15,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -214,20 +215,35 @@ class _Collector:
         )
 
 
+_CANCELLED = threading.Event()
+_DEPTH: list[int] = []  # open cancellable() blocks
+
+
 @contextmanager
-def _cancel_on_signals() -> Iterator[Callable[[], bool]]:
-    """SIGTERM/SIGINT cancel the run cleanly (Ansible stopped, results kept) instead of killing."""
-    flag = {"cancel": False}
+def cancellable() -> Iterator[Callable[[], bool]]:
+    """SIGTERM/SIGINT cancel cleanly (Ansible stopped, results kept) instead of killing.
+
+    apply holds it over the whole run and verification, so a signal at any moment leaves a
+    run record saying `canceled`; the returned callable tells whether a signal came.
+    """
+    _CANCELLED.clear()
+    _DEPTH.append(1)
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        flag["cancel"] = True
+        _CANCELLED.set()
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        yield lambda: flag["cancel"]
+        yield _CANCELLED.is_set
     finally:
+        _DEPTH.pop()
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+def cancelled() -> bool:
+    """A cancelling signal arrived during the current `cancellable()` block."""
+    return _CANCELLED.is_set()
 
 
 def run_playbook(
@@ -261,7 +277,7 @@ def run_playbook(
             (vars_dir / f"{node}.json").write_text(json.dumps(values), encoding="utf-8")
         cmdline = "--check --diff" if check else "--diff"
         start = time.monotonic()
-        with _cancel_on_signals() as cancelled:
+        with _outer_or_own_cancel() as is_cancelled:
             runner = ansible_runner.run(
                 private_data_dir=str(private),
                 project_dir=str(PLAYBOOK_DIR),
@@ -281,7 +297,7 @@ def run_playbook(
                 ident=ident,
                 quiet=True,
                 event_handler=collector,
-                cancel_callback=cancelled,
+                cancel_callback=is_cancelled,
             )
         result.seconds = time.monotonic() - start
         result.status = str(runner.status)
@@ -291,6 +307,16 @@ def run_playbook(
     finally:
         shutil.rmtree(private, ignore_errors=True)
     return result
+
+
+@contextmanager
+def _outer_or_own_cancel() -> Iterator[Callable[[], bool]]:
+    """Reuse the caller's cancellable() block, or open one for this run alone."""
+    if _DEPTH:
+        yield _CANCELLED.is_set
+        return
+    with cancellable() as is_cancelled:
+        yield is_cancelled
 
 
 def _search_path() -> str:

@@ -146,21 +146,18 @@ def test_database_node_down_fails_that_site_then_converges(platform: Platform) -
 def test_interrupted_apply_finishes_when_run_again(platform: Platform) -> None:
     platform.write("e2eint", 192, engine="none")
     platform.commit("e2eint: new hosting")
-    proc = subprocess.Popen(
-        platform.argv(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=platform.env(),
-    )
     artifacts = platform.records / "lab" / "artifacts"
+    before = set(artifacts.iterdir())
+    proc = subprocess.Popen(
+        platform.argv(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=platform.env(),
+    )  # fmt: skip
     deadline = time.monotonic() + 600
     seen = 0
-    while time.monotonic() < deadline and proc.poll() is None:
-        seen = sum(1 for e in artifacts.glob("*/job_events/*.json") if _mentions(e, "e2eint"))
-        if seen >= 3:
-            break
-        time.sleep(0.2)
+    while time.monotonic() < deadline and proc.poll() is None and seen < 3:
+        fresh = [d for d in artifacts.iterdir() if d not in before]
+        seen = sum(1 for d in fresh for e in d.glob("job_events/*.json") if _mentions(e, "e2eint"))
+        time.sleep(0.5)
     assert proc.poll() is None, "the apply finished before it could be interrupted"
     proc.send_signal(signal.SIGTERM)
     stdout, _ = proc.communicate(timeout=300)
