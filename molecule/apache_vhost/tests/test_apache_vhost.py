@@ -166,6 +166,9 @@ def test_site_added_alone_is_served(node: testinfra.host.Host) -> None:
     page = fetch(node, f"www.dispar.{ZONE}", DISPAR[1])
     assert page.status == 200 and f"dispar.{ZONE}" in page.body
     assert node.user("s-dispar").exists
+    addrs = node.check_output("ip -o -4 addr show dev eth0")
+    assert f" {DISPAR[1]}/32 " in addrs
+    assert " 10.211.0.105/" not in addrs, "the address of the refused attempt was not removed"
 
 
 def test_site_ips_and_services_come_back_after_a_reboot(node: testinfra.host.Host) -> None:
