@@ -130,6 +130,10 @@ EOF
 <VirtualHost $ip:80>
   ServerName $fqdn
   DocumentRoot /srv/www/$site/public
+  DirectoryIndex index.php
+  <Directory /srv/www/$site/public>
+    Require all granted
+  </Directory>
   <FilesMatch \.php$>
     SetHandler proxy:unix:/run/php/$site.sock|fcgi://localhost
   </FilesMatch>
@@ -140,6 +144,10 @@ EOF
   SSLEngine on
   SSLCertificateFile /etc/ssl/certs/$site.crt
   SSLCertificateKeyFile /etc/ssl/private/$site.key
+  DirectoryIndex index.php
+  <Directory /srv/www/$site/public>
+    Require all granted
+  </Directory>
   <FilesMatch \.php$>
     SetHandler proxy:unix:/run/php/$site.sock|fcgi://localhost
   </FilesMatch>
