@@ -10,3 +10,13 @@ scripts/setup.sh
 .venv/bin/opdhost lab up
 .venv/bin/opdhost apply --all
 .venv/bin/opdhost lab status
+
+zone=kab-contoh.go.id
+cat <<EOF
+
+The example requests are live on the lab. Try, from this machine:
+  curl -sk --resolve disdik.$zone:443:10.203.0.100 https://disdik.$zone/
+  curl -s  --resolve renbang.$zone:80:10.203.0.103 http://renbang.$zone/
+EOF
+printf '  DNS answer for disdik.%s: ns1 %s, ns2 %s\n' "$zone" \
+  "$(dig +short @10.203.0.31 "disdik.$zone" A)" "$(dig +short @10.203.0.32 "disdik.$zone" A)"
