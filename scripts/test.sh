@@ -19,20 +19,25 @@ scenario_timeout=${OPDHOST_SCENARIO_TIMEOUT:-1200}
 log() { printf '\n=== test: %s\n' "$*" >&2; }
 results=()   # "name|status|seconds"
 failed=0
+skipped=0
 record() {   # record NAME STATUS START
   results+=("$1|$2|$(( $(date +%s) - $3 ))")
-  [ "$2" = pass ] || failed=$((failed + 1))
+  case $2 in pass) ;; skip) skipped=$((skipped + 1)) ;; *) failed=$((failed + 1)) ;; esac
 }
 summary() {
   printf '\n=== summary\n' >&2
-  local mol_pass=0 mol_fail=0 r name st secs
+  local mol_pass=0 mol_fail=0 mol_skip=0 r name st secs
   for r in "${results[@]}"; do
     IFS='|' read -r name st secs <<<"$r"
     printf '  %-28s %-5s %5ss\n' "$name" "$st" "$secs" >&2
-    case $name in molecule:*) if [ "$st" = pass ]; then mol_pass=$((mol_pass + 1)); else mol_fail=$((mol_fail + 1)); fi ;; esac
+    case $name:$st in
+      molecule:*:pass) mol_pass=$((mol_pass + 1)) ;;
+      molecule:*:skip) mol_skip=$((mol_skip + 1)) ;;
+      molecule:*) mol_fail=$((mol_fail + 1)) ;;
+    esac
   done
-  printf 'molecule scenarios: %d passed, %d failed\n' "$mol_pass" "$mol_fail"
-  printf 'steps: %d passed, %d failed\n' "$(( ${#results[@]} - failed ))" "$failed"
+  printf 'molecule scenarios: %d passed, %d failed, %d skipped\n' "$mol_pass" "$mol_fail" "$mol_skip"
+  printf 'steps: %d passed, %d failed, %d skipped\n' "$(( ${#results[@]} - failed - skipped ))" "$failed" "$skipped"
 }
 
 do_setup=yes
@@ -85,8 +90,15 @@ if [ ${#scenarios[@]} -eq 0 ]; then
   record molecule:none fail "$(date +%s)"
 fi
 for s in "${scenarios[@]}"; do
-  log "molecule test -s $s"
   t=$(date +%s)
+  # A scenario whose directory holds KNOWN_FAILING (first line: why) is reported as skipped,
+  # visibly, unless it is named on the command line; see the file for the open problem.
+  if [ -f "molecule/$s/KNOWN_FAILING" ] && [ ${#only[@]} -eq 0 ]; then
+    log "molecule test -s $s: SKIPPED, known failing: $(head -n 1 "molecule/$s/KNOWN_FAILING")"
+    record "molecule:$s" skip "$t"
+    continue
+  fi
+  log "molecule test -s $s"
   if timeout "$scenario_timeout" molecule test -s "$s"; then
     record "molecule:$s" pass "$t"
   else
