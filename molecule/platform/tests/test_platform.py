@@ -34,7 +34,18 @@ def _sites() -> dict[str, tuple[str, str | None]]:
     return out
 
 
+def _db_logins() -> dict[str, tuple[str, str]]:
+    """Site -> (database, user) as the request names them (defaults as the model gives them)."""
+    out: dict[str, tuple[str, str]] = {}
+    for path in sorted((REPO / "requests").glob("*/*.yaml")):
+        req = yaml.safe_load(path.read_text())
+        name = req["database"].get("name", req["site"].replace("-", "_"))
+        out[req["site"]] = (name, req["database"].get("user", name))
+    return out
+
+
 SITES = _sites()
+DB_LOGINS = _db_logins()
 SERVERS = ("10.215.0.31", "10.215.0.32")
 
 
@@ -83,16 +94,16 @@ def test_database_accepts_its_user_from_web1(site: str) -> None:
     ).stdout.strip()
     if engine == "mariadb":
         code = (
-            "import pymysql,sys; pymysql.connect(host='10.215.0.21', user=sys.argv[1], "
+            "import pymysql,sys; pymysql.connect(host='10.215.0.21', user=sys.argv[2], "
             "password=sys.stdin.read(), database=sys.argv[1]).cursor().execute('SELECT 1')"
         )
     else:
         code = (
-            "import psycopg2,sys; psycopg2.connect(host='10.215.0.21', user=sys.argv[1], "
+            "import psycopg2,sys; psycopg2.connect(host='10.215.0.21', user=sys.argv[2], "
             "password=sys.stdin.read(), dbname=sys.argv[1]).cursor().execute('SELECT 1')"
         )
     proc = subprocess.run(
-        ["podman", "exec", "-i", "mol-platform-web1", "python3", "-c", code, site],
+        ["podman", "exec", "-i", "mol-platform-web1", "python3", "-c", code, *DB_LOGINS[site]],
         input=password,
         capture_output=True,
         text=True,
