@@ -109,6 +109,7 @@ def render(
             {
                 "apache_vhost_sites": [_vhost(r, platform.zone) for r in mine],
                 "apache_vhost_only": selected,
+                "apache_vhost_interface": web.interface,
                 "bandwidth_interface": web.interface,
                 "bandwidth_sites": [_bandwidth(r) for r in mine],
             },

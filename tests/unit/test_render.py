@@ -39,6 +39,7 @@ def test_web_node_gets_every_site_with_contract_fields(lab_platform: Platform) -
     assert [s["site"] for s in sites] == ["disdik", "perizinan", "ppdb", "renbang", "sehat"]
     assert web1["apache_vhost_only"] == []
     assert web1["bandwidth_interface"] == "eth0"
+    assert web1["apache_vhost_interface"] == "eth0"
     assert {"site": "ppdb", "ip": "10.203.0.101", "bandwidth_mbit": 50, "status": "active"} in (
         web1["bandwidth_sites"]  # type: ignore[operator]
     )
