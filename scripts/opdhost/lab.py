@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from opdhost import lab_ssh
 from opdhost.lab_errors import LabError, PreflightError, ServiceError
 from opdhost.lab_nodes import (
     GATEWAY,
@@ -37,6 +38,7 @@ from opdhost.lab_nodes import (
     run_args,
 )
 from opdhost.lab_podman import Podman
+from opdhost.lab_ssh import key_id
 
 BASE_IMAGE = "localhost/opdhost-base:bookworm"
 CONTAINERS_CONF = Path("/etc/containers/containers.conf")
@@ -187,16 +189,18 @@ def _systemd_state(podman: Podman, node: Node) -> str:
     return proc.stdout.strip()
 
 
-def _ensure_container(podman: Podman, node: Node, image_id: str, recreate: bool) -> NodeAction:
+def _ensure_container(
+    podman: Podman, node: Node, image_id: str, recreate: bool, ssh_public_line: str
+) -> NodeAction:
     info = podman.container(node.container)
     systemd = _systemd_state(podman, node) if container_state(info) == "running" else ""
     reason = "asked to recreate" if info is not None and recreate else ""
-    reason = reason or recreate_reason(node, info, image_id, systemd)
+    reason = reason or recreate_reason(node, info, image_id, systemd, key_id(ssh_public_line))
     if info is not None and not reason:
         return NodeAction(node, "reused")
     if info is not None:
         podman.remove_container(node.container)
-    podman.run_container(run_args(node, image_id))
+    podman.run_container(run_args(node, image_id, lab_ssh.PUBLIC_KEY))
     return NodeAction(node, "recreated" if info is not None else "created", reason)
 
 
@@ -242,8 +246,11 @@ def up(podman: Podman | None = None, *, recreate: bool = False) -> UpResult:
     start = time.monotonic()
     image_id = preflight(podman)
     with _locked():
+        ssh_public_line = lab_ssh.ensure_key()
         network = _ensure_network(podman)
-        actions = [_ensure_container(podman, node, image_id, recreate) for node in NODES]
+        actions = [
+            _ensure_container(podman, node, image_id, recreate, ssh_public_line) for node in NODES
+        ]
         with ThreadPoolExecutor(max_workers=len(actions)) as pool:
             futures = [pool.submit(_start_services, podman, a) for a in actions]
             errors = [f.exception() for f in futures]

@@ -9,7 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from opdhost.lab_ssh import AUTHORIZED_KEYS, key_id
 
 NETWORK = "opdhost-lab"
 SUBNET = "10.203.0.0/24"
@@ -37,24 +40,29 @@ class Node:
         return PREFIX + self.name
 
 
+# Every node runs sshd: Ansible reaches the lab over SSH (opdhost.lab_ssh).
 NODES: tuple[Node, ...] = (
     Node("web1", "10.203.0.11", ("apache2", "php8.2-fpm", "ssh"), ("NET_ADMIN",)),
     # postgresql.service is a no-op umbrella, active even when the cluster is down: the
     # cluster's own unit is what tells whether PostgreSQL answers.
-    Node("db1", "10.203.0.21", ("mariadb", "postgresql", "postgresql@15-main")),
-    Node("ns1", "10.203.0.31", ("named",)),
-    Node("ns2", "10.203.0.32", ("named",)),
+    Node("db1", "10.203.0.21", ("mariadb", "postgresql", "postgresql@15-main", "ssh")),
+    Node("ns1", "10.203.0.31", ("named", "ssh")),
+    Node("ns2", "10.203.0.32", ("named", "ssh")),
 )
 
 
-def spec_hash(node: Node, image_id: str) -> str:
-    """A short hash of everything that, when changed, means the container must be recreated."""
+def spec_hash(node: Node, image_id: str, ssh_key_id: str = "") -> str:
+    """A short hash of everything that, when changed, means the container must be recreated
+    (the image, the address, the capabilities, the SSH key mounted into it)."""
     spec = {"node": node.name, "address": node.address, "caps": node.caps, "image": image_id}
+    if ssh_key_id:
+        spec["ssh_key"] = ssh_key_id
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def run_args(node: Node, image_id: str) -> list[str]:
-    """Arguments for `podman run -d` that create the node's container."""
+def run_args(node: Node, image_id: str, ssh_public_key: Path | None = None) -> list[str]:
+    """Arguments for `podman run -d` that create the node's container; `ssh_public_key` is
+    mounted read-only as root's authorized_keys."""
     args = [
         "--name", node.container,
         "--hostname", node.name,
@@ -63,11 +71,17 @@ def run_args(node: Node, image_id: str) -> list[str]:
         "--systemd", "always",
         "--label", f"{LABEL}=1",
         "--label", f"{LABEL}.node={node.name}",
-        "--label", f"{SPEC_LABEL}={spec_hash(node, image_id)}",
+        "--label", f"{SPEC_LABEL}={spec_hash(node, image_id, _key_id(ssh_public_key))}",
     ]  # fmt: skip
+    if ssh_public_key is not None:
+        args += ["--volume", f"{ssh_public_key}:{AUTHORIZED_KEYS}:ro"]
     for cap in node.caps:
         args += ["--cap-add", cap]
     return [*args, IMAGE, "/sbin/init"]
+
+
+def _key_id(public_key: Path | None) -> str:
+    return key_id(public_key.read_text(encoding="utf-8").strip()) if public_key else ""
 
 
 def container_address(info: dict[str, Any]) -> str:
@@ -88,7 +102,11 @@ SYSTEMD_USABLE = frozenset({"initializing", "starting", "running", "degraded"})
 
 
 def recreate_reason(
-    node: Node, info: dict[str, Any] | None, image_id: str, systemd: str = "running"
+    node: Node,
+    info: dict[str, Any] | None,
+    image_id: str,
+    systemd: str = "running",
+    ssh_key_id: str = "",
 ) -> str:
     """Why an existing container cannot be reused ('' = reuse it; None info = create).
 
@@ -102,7 +120,7 @@ def recreate_reason(
         return "not made by `opdhost lab`"
     if state != "running":
         return f"container is {state}"
-    if labels.get(SPEC_LABEL) != spec_hash(node, image_id):
+    if labels.get(SPEC_LABEL) != spec_hash(node, image_id, ssh_key_id):
         return "image or settings changed"
     if container_address(info) != node.address:
         return "wrong address"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
+from opdhost import lab_ssh
 from opdhost.lab_nodes import (
     GATEWAY,
     IMAGE,
@@ -105,7 +106,7 @@ def test_parse_is_active_maps_in_order_and_treats_missing_as_inactive() -> None:
 
 def test_node_is_healthy_only_when_running_on_its_address_with_all_services() -> None:
     db1 = BY_NAME["db1"]
-    all_up = {"mariadb": True, "postgresql": True, "postgresql@15-main": True}
+    all_up = {"mariadb": True, "postgresql": True, "postgresql@15-main": True, "ssh": True}
     assert NodeStatus(db1, "running", db1.address, all_up).healthy
     cluster_down = {**all_up, "postgresql@15-main": False}
     assert not NodeStatus(db1, "running", db1.address, cluster_down).healthy
@@ -130,7 +131,29 @@ def test_nodes_match_the_lab_platform_and_inventory() -> None:
     assert dns["dns_secondary"]["hosts"]["ns2"]["dns_zone_role"] == "secondary"
     for group in (groups["web"], groups["db"], dns["dns_primary"], dns["dns_secondary"]):
         for name, hostvars in group["hosts"].items():
-            assert hostvars["ansible_host"] == BY_NAME[name].container
+            assert hostvars["ansible_host"] == BY_NAME[name].address
+
+
+def test_inventory_reaches_every_node_over_ssh_with_the_key_lab_up_mounts() -> None:
+    hosts = yaml.safe_load((REPO / "inventories/lab/hosts.yml").read_text())
+    assert hosts["all"]["vars"]["ansible_connection"] == "ansible.builtin.ssh"
+    assert hosts["all"]["vars"]["ansible_ssh_private_key_file"] == str(lab_ssh.KEY)
+    assert all("ssh" in node.services for node in NODES)
+
+
+def test_run_args_mount_the_public_key_read_only_and_a_new_key_recreates(tmp_path: Path) -> None:
+    key = lab_ssh.ensure_key(tmp_path / "lab" / "id_ed25519")
+    public = tmp_path / "lab" / "id_ed25519.pub"
+    assert lab_ssh.ensure_key(tmp_path / "lab" / "id_ed25519") == key  # made once, kept
+    args = run_args(BY_NAME["ns1"], "img1", public)
+    assert args[args.index("--volume") + 1] == f"{public}:/root/.ssh/authorized_keys:ro"
+    made_with = {LABEL: "1", SPEC_LABEL: spec_hash(BY_NAME["ns1"], "img1", lab_ssh.key_id(key))}
+    info = _info("ns1", labels=made_with)
+    assert recreate_reason(BY_NAME["ns1"], info, "img1", ssh_key_id=lab_ssh.key_id(key)) == ""
+    other = lab_ssh.key_id(key + "x")
+    assert recreate_reason(BY_NAME["ns1"], info, "img1", ssh_key_id=other) == (
+        "image or settings changed"
+    )
 
 
 def test_addresses_sit_in_the_subnet_and_dynamic_leases_avoid_the_site_pool() -> None:
