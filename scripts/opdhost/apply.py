@@ -396,6 +396,7 @@ def _record(ctx: _Context, o: Outcome, commit: str, dirty: bool, started: str) -
         db_run = o.verification.db_run
         checks = {
             "ok": o.verification.ok,
+            "seconds": round(o.verification.seconds, 1),
             "checks": [c.__dict__ for c in o.verification.checks],
             "db_artifact_dir": db_run.artifact_dir if db_run else None,
         }

@@ -50,6 +50,7 @@ class Verification:
 
     checks: list[Check] = field(default_factory=list)
     db_run: RunResult | None = None
+    seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -196,6 +197,7 @@ def verify(
     result = Verification()
     if not requests:
         return result
+    start = time.monotonic()
     targets = db_targets(requests, platform)
     with ThreadPoolExecutor(max_workers=8) as pool:
         futures = [pool.submit(_site_checks, r, platform, wait) for r in requests]
@@ -214,6 +216,7 @@ def verify(
         for f in futures:
             result.checks.extend(f.result())
     result.checks.sort(key=lambda c: (c.site, c.what))
+    result.seconds = time.monotonic() - start
     return result
 
 
