@@ -36,9 +36,9 @@ description:
   - Read-only. Connects over the local socket (MariaDB as root through unix_socket,
     PostgreSQL as C(postgres) through the role's ident map) and runs catalog queries only.
   - Reads each live site's password file C(<secrets_dir>/<engine>-<site>.password) itself.
-  - MariaDB, per client host: the account is missing, does not use C(mysql_native_password),
+  - MariaDB, per client host - the account is missing, does not use C(mysql_native_password),
     or its hash is not C('*' + upper(hex(SHA1(SHA1(password))))).
-  - PostgreSQL: the role is missing, has SUPERUSER, CREATEDB, CREATEROLE or REPLICATION, its
+  - PostgreSQL - the role is missing, has SUPERUSER, CREATEDB, CREATEROLE or REPLICATION, its
     verifier does not verify the password (SCRAM-SHA-256 server key, or C('md5' + md5(password
     + user))), or it holds an md5 verifier while the server encrypts new passwords with SCRAM
     (postgresql_user would rewrite it).
