@@ -171,6 +171,30 @@ def test_site_added_alone_is_served(node: testinfra.host.Host) -> None:
     assert " 10.211.0.105/" not in addrs, "the address of the refused attempt was not removed"
 
 
+def test_drift_was_repaired_and_is_served(node: testinfra.host.Host) -> None:
+    """side_effect broke four sites behind the role's back; a full run repaired them."""
+    docroot = node.file("/srv/www/disdik/public")
+    assert (docroot.user, docroot.group, docroot.mode) == ("s-disdik", "www-data", 0o2750)
+    bappeda = node.user("s-bappeda")
+    assert bappeda.exists and bappeda.group == "s-bappeda"
+    assert bappeda.groups == ["s-bappeda", "opdhost-sftp"]
+    assert node.file("/srv/www/bappeda/public").user == "s-bappeda"
+    key = node.check_output("openssl pkey -in /etc/ssl/opdhost/private/dispar.key -noout -text")
+    assert "prime256v1" in key or "P-256" in key
+    for site, ip in (DINKES, DISPAR):
+        served = node.check_output(
+            f"echo | openssl s_client -connect {ip}:443 -servername {site}.{ZONE} 2>/dev/null"
+            " | openssl x509 -noout -fingerprint -sha256"
+        )
+        on_disk = node.check_output(
+            f"openssl x509 -in /etc/ssl/opdhost/{site}.crt -noout -fingerprint -sha256"
+        )
+        assert served == on_disk, f"{site}: Apache serves a certificate that is not on disk"
+        node.run_expect(
+            [0], f"openssl verify -CAfile /etc/ssl/opdhost/ca.crt /etc/ssl/opdhost/{site}.crt"
+        )
+
+
 def test_site_ips_and_services_come_back_after_a_reboot(node: testinfra.host.Host) -> None:
     """Last on purpose: restarts the node."""
     subprocess.run(["podman", "restart", "--time", "20", "mol-apache-web"], check=True)
