@@ -55,6 +55,7 @@ def spec_hash(node: Node, image_id: str, ssh_key_id: str = "") -> str:
     """A short hash of everything that, when changed, means the container must be recreated
     (the image, the address, the capabilities, the SSH key mounted into it)."""
     spec = {"node": node.name, "address": node.address, "caps": node.caps, "image": image_id}
+    spec["mac"] = mac_address(node.address)
     if ssh_key_id:
         spec["ssh_key"] = ssh_key_id
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
@@ -66,7 +67,7 @@ def run_args(node: Node, image_id: str, ssh_public_key: Path | None = None) -> l
     args = [
         "--name", node.container,
         "--hostname", node.name,
-        "--network", f"{NETWORK}:ip={node.address}",
+        "--network", f"{NETWORK}:ip={node.address},mac={mac_address(node.address)}",
         "--network-alias", node.name,
         "--systemd", "always",
         "--label", f"{LABEL}=1",
@@ -78,6 +79,17 @@ def run_args(node: Node, image_id: str, ssh_public_key: Path | None = None) -> l
     for cap in node.caps:
         args += ["--cap-add", cap]
     return [*args, IMAGE, "/sbin/init"]
+
+
+def mac_address(address: str) -> str:
+    """A fixed, locally administered MAC derived from the node's address.
+
+    Podman gives a restarted container a new random MAC, and the host keeps the old one in its
+    neighbour table long enough that SSH from the host times out (seen after `podman stop` /
+    `start` of db1). A fixed MAC makes a restart look like a server's reboot.
+    """
+    octets = [int(o) for o in address.split(".")]
+    return "02:6f:" + ":".join(f"{o:02x}" for o in octets)
 
 
 def _key_id(public_key: Path | None) -> str:

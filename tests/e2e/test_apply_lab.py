@@ -134,7 +134,7 @@ def test_database_node_down_fails_that_site_then_converges(platform: Platform) -
     assert [s["site"] for s in record["sites"]] == ["e2edb"]
     failed = _site(record, "e2edb")
     assert failed["result"] == "failed" and failed["step"].startswith("db1"), failed
-    wait_services("db1", "mariadb postgresql")
+    wait_services("db1", "mariadb postgresql ssh")
     # The other sites were untouched: the older hostings still answer with their databases.
     assert on_node("db1", "mariadb -N -e 'SELECT 1' e2ebaru", check=True).stdout.strip() == "1"
     rc, record, out = platform.apply()

@@ -47,7 +47,7 @@ def test_run_args_pin_name_address_systemd_and_image() -> None:
     args = run_args(BY_NAME["db1"], "img1")
     assert args[args.index("--name") + 1] == "opdhost-lab-db1"
     assert args[args.index("--hostname") + 1] == "db1"
-    assert args[args.index("--network") + 1] == f"{NETWORK}:ip=10.203.0.21"
+    assert args[args.index("--network") + 1] == f"{NETWORK}:ip=10.203.0.21,mac=02:6f:0a:cb:00:15"
     assert args[args.index("--systemd") + 1] == "always"
     assert args[-2:] == [IMAGE, "/sbin/init"]
     assert "--cap-add" not in args
