@@ -90,7 +90,18 @@ def _owner_mode_differs(path: str, owner: str, group: str, mode: int, *, is_dir:
     return (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) != (want_uid, want_gid, mode)
 
 
-def account_differs(site: dict[str, Any], www_root: str, sftp_group: str) -> bool:
+def memberships() -> dict[str, set[str]]:
+    """user -> groups listing it as a member, read once (getgrall per site is O(sites^2))."""
+    out: dict[str, set[str]] = {}
+    for g in grp.getgrall():
+        for member in g.gr_mem:
+            out.setdefault(member, set()).add(g.gr_name)
+    return out
+
+
+def account_differs(
+    site: dict[str, Any], www_root: str, sftp_group: str, member_of: dict[str, set[str]]
+) -> bool:
     """Mirror ansible.builtin.user's comparison for the role's arguments (and the group)."""
     user = site["user"]
     try:
@@ -107,8 +118,7 @@ def account_differs(site: dict[str, Any], www_root: str, sftp_group: str) -> boo
     ):
         return True
     # groups: [sftp_group], append: false: membership (gr_mem) must be exactly that
-    member_of = {g.gr_name for g in grp.getgrall() if user in g.gr_mem}
-    return member_of != {sftp_group}
+    return member_of.get(user, set()) != {sftp_group}
 
 
 def dirs_differ(site: dict[str, Any], www_root: str) -> bool:
@@ -246,13 +256,14 @@ def probe(params: dict[str, Any]) -> dict[str, list[str]]:
     drift: dict[str, list[str]] = {a: [] for a in ASPECTS}
     www_root, tls_dir = params["www_root"], params["tls_dir"]
     ca = _load_ca(params["ca_cert"]) if params["check_tls"] else None
+    member_of = memberships()
     for site in params["sites"]:
         name = site["site"]
         if site.get("status") == "decommissioned":
             if leftover(site, www_root, tls_dir):
                 drift["leftover"].append(name)
             continue
-        if account_differs(site, www_root, params["sftp_group"]):
+        if account_differs(site, www_root, params["sftp_group"], member_of):
             drift["account"].append(name)
         if dirs_differ(site, www_root):
             drift["dirs"].append(name)
