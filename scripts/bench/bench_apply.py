@@ -7,7 +7,8 @@
 What it measures, in one run, on four containers `opdhost-bench-{web1,db1,ns1,ns2}` (network
 opdhost-bench, 10.216.0.0/22, a web1 pool of 700 addresses; removed at the end unless --keep):
   * adding one hosting, from `opdhost apply` to verified, to fleets of each size (the fleets
-    come from opdhost.synth's request generator, moved onto this platform);
+    come from opdhost.synth's request generator, moved onto this platform), `--repeat` times
+    in a row (default 2; the best counts, all are printed);
   * a no-change `opdhost apply --all` over the largest fleet (every site converged again);
   * the floor: the same work for one new hosting done by a plain shell script of the
     equivalent commands through `podman exec` (user, dirs, IP, certificate, PHP pool, vhost,
@@ -351,7 +352,9 @@ def phases(seconds: float, record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run(sizes: list[int], root: Path, ssh: bool, with_all: bool = True) -> dict[str, Any]:
+def run(
+    sizes: list[int], root: Path, ssh: bool, with_all: bool = True, repeat: int = 2
+) -> dict[str, Any]:
     """The whole benchmark; returns the figures."""
     (root / "inventories" / "bench" / "group_vars" / "all").mkdir(parents=True)
     hosts = HOSTS
@@ -374,11 +377,16 @@ def run(sizes: list[int], root: Path, ssh: bool, with_all: bool = True) -> dict[
             figures["setup"][size] = round(seconds, 1)
             existing = size
             print(f"fleet of {size}: converged in {seconds:.1f} s", file=sys.stderr)
-        write_sites(root, existing, existing + 1)
-        seconds, record = apply(root)
-        existing += 1
-        figures["sizes"][size] = phases(seconds, record)
-        print(f"one new hosting on a fleet of {size}: {seconds:.1f} s to verified", file=sys.stderr)
+        tries = []
+        for _ in range(repeat):  # the machine is noisy: keep the best of `repeat` new hostings
+            write_sites(root, existing, existing + 1)
+            seconds, record = apply(root)
+            existing += 1
+            tries.append(phases(seconds, record))
+            print(f"one new hosting on a fleet of {existing - 1}: {seconds:.1f} s to verified",
+                  file=sys.stderr)  # fmt: skip
+        best = min(tries, key=lambda t: float(t["seconds"]))
+        figures["sizes"][size] = {**best, "tries_s": [t["seconds"] for t in tries]}
     if with_all:
         seconds, record = apply(root, "--all")
         figures["noop_all"] = {"sites": existing, **phases(seconds, record)}
@@ -399,18 +407,21 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 100, 500])
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--keep", action="store_true", help="keep the containers afterwards")
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="new hostings per fleet size; the best counts"
+    )
     parser.add_argument("--no-all", action="store_true", help="skip the no-change --all run")
     parser.add_argument(
         "--podman", action="store_true", help="connect through podman exec instead of SSH"
     )
     args = parser.parse_args()
-    if max(args.sizes) + len(args.sizes) + 2 > POOL_SIZE:
+    if max(args.sizes) + len(args.sizes) * args.repeat + 2 > POOL_SIZE:
         parser.error(f"the pool holds {POOL_SIZE} sites")
     root = Path(tempfile.mkdtemp(prefix="opdhost-bench-"))
     down()
     up()
     try:
-        figures = run(args.sizes, root, not args.podman, not args.no_all)
+        figures = run(args.sizes, root, not args.podman, not args.no_all, args.repeat)
     finally:
         if not args.keep:
             down()
