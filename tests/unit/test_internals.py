@@ -85,6 +85,9 @@ def test_synthetic_fleet_is_valid_and_plans_cleanly(tmp_path: Path) -> None:
     assert "450 request files checked: 0 errors" in result.stderr
 
 
+STOP = b"stop"  # not a DNS message: tells the fake server's thread to end
+
+
 class _FakeAuthority:
     """A tiny authoritative DNS server on 127.0.0.1 that knows a few names (UDP)."""
 
@@ -98,9 +101,8 @@ class _FakeAuthority:
 
     def _serve(self) -> None:
         while True:
-            try:
-                data, peer = self.sock.recvfrom(4096)
-            except OSError:
+            data, peer = self.sock.recvfrom(4096)
+            if data == STOP:
                 return
             query = dns.message.from_wire(data)
             response = dns.message.make_response(query)
@@ -112,6 +114,11 @@ class _FakeAuthority:
             self.sock.sendto(response.to_wire(), peer)
 
     def close(self) -> None:
+        """Stop the thread before closing its socket: a thread still in recvfrom on a closed
+        socket's reused descriptor took the next test's query and never answered it."""
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as waker:
+            waker.sendto(STOP, ("127.0.0.1", self.port))
+        self.thread.join(timeout=10)
         self.sock.close()
 
 
