@@ -38,7 +38,6 @@ from opdhost.lab_nodes import (
     run_args,
 )
 from opdhost.lab_podman import Podman
-from opdhost.lab_ssh import key_id
 
 BASE_IMAGE = "localhost/opdhost-base:bookworm"
 CONTAINERS_CONF = Path("/etc/containers/containers.conf")
@@ -190,17 +189,17 @@ def _systemd_state(podman: Podman, node: Node) -> str:
 
 
 def _ensure_container(
-    podman: Podman, node: Node, image_id: str, recreate: bool, ssh_public_line: str
+    podman: Podman, node: Node, image_id: str, recreate: bool, ssh_key: lab_ssh.AuthorizedKey
 ) -> NodeAction:
     info = podman.container(node.container)
     systemd = _systemd_state(podman, node) if container_state(info) == "running" else ""
     reason = "asked to recreate" if info is not None and recreate else ""
-    reason = reason or recreate_reason(node, info, image_id, systemd, key_id(ssh_public_line))
+    reason = reason or recreate_reason(node, info, image_id, systemd, ssh_key.id)
     if info is not None and not reason:
         return NodeAction(node, "reused")
     if info is not None:
         podman.remove_container(node.container)
-    podman.run_container(run_args(node, image_id, lab_ssh.PUBLIC_KEY))
+    podman.run_container(run_args(node, image_id, ssh_key))
     return NodeAction(node, "recreated" if info is not None else "created", reason)
 
 
@@ -246,11 +245,9 @@ def up(podman: Podman | None = None, *, recreate: bool = False) -> UpResult:
     start = time.monotonic()
     image_id = preflight(podman)
     with _locked():
-        ssh_public_line = lab_ssh.ensure_key()
+        ssh_key = lab_ssh.ensure_key()
         network = _ensure_network(podman)
-        actions = [
-            _ensure_container(podman, node, image_id, recreate, ssh_public_line) for node in NODES
-        ]
+        actions = [_ensure_container(podman, node, image_id, recreate, ssh_key) for node in NODES]
         with ThreadPoolExecutor(max_workers=len(actions)) as pool:
             futures = [pool.submit(_start_services, podman, a) for a in actions]
             errors = [f.exception() for f in futures]

@@ -9,10 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from opdhost.lab_ssh import AUTHORIZED_KEYS, key_id
+from opdhost.lab_ssh import AUTHORIZED_KEYS, AuthorizedKey
 
 NETWORK = "opdhost-lab"
 SUBNET = "10.203.0.0/24"
@@ -61,9 +60,9 @@ def spec_hash(node: Node, image_id: str, ssh_key_id: str = "") -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def run_args(node: Node, image_id: str, ssh_public_key: Path | None = None) -> list[str]:
-    """Arguments for `podman run -d` that create the node's container; `ssh_public_key` is
-    mounted read-only as root's authorized_keys."""
+def run_args(node: Node, image_id: str, ssh_key: AuthorizedKey | None = None) -> list[str]:
+    """Arguments for `podman run -d` that create the node's container; `ssh_key` is mounted
+    read-only as root's authorized_keys."""
     args = [
         "--name", node.container,
         "--hostname", node.name,
@@ -72,10 +71,10 @@ def run_args(node: Node, image_id: str, ssh_public_key: Path | None = None) -> l
         "--systemd", "always",
         "--label", f"{LABEL}=1",
         "--label", f"{LABEL}.node={node.name}",
-        "--label", f"{SPEC_LABEL}={spec_hash(node, image_id, _key_id(ssh_public_key))}",
+        "--label", f"{SPEC_LABEL}={spec_hash(node, image_id, ssh_key.id if ssh_key else '')}",
     ]  # fmt: skip
-    if ssh_public_key is not None:
-        args += ["--volume", f"{ssh_public_key}:{AUTHORIZED_KEYS}:ro"]
+    if ssh_key is not None:
+        args += ["--volume", f"{ssh_key.path}:{AUTHORIZED_KEYS}:ro"]
     for cap in node.caps:
         args += ["--cap-add", cap]
     return [*args, IMAGE, "/sbin/init"]
@@ -90,10 +89,6 @@ def mac_address(address: str) -> str:
     """
     octets = [int(o) for o in address.split(".")]
     return "02:6f:" + ":".join(f"{o:02x}" for o in octets)
-
-
-def _key_id(public_key: Path | None) -> str:
-    return key_id(public_key.read_text(encoding="utf-8").strip()) if public_key else ""
 
 
 def container_address(info: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from opdhost.lab_errors import LabError
@@ -20,8 +21,16 @@ PUBLIC_KEY = KEY.with_name(KEY.name + ".pub")
 AUTHORIZED_KEYS = "/root/.ssh/authorized_keys"
 
 
-def ensure_key(key: Path = KEY) -> str:
-    """Make the key pair once (never replaced while both halves exist); its public line."""
+@dataclass(frozen=True)
+class AuthorizedKey:
+    """The public half as the lab mounts it: its file, and a short name for its content."""
+
+    path: Path
+    id: str
+
+
+def ensure_key(key: Path = KEY) -> AuthorizedKey:
+    """Make the key pair once (never replaced while both halves exist)."""
     public = key.with_name(key.name + ".pub")
     if not (key.is_file() and public.is_file()):
         key.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -37,7 +46,7 @@ def ensure_key(key: Path = KEY) -> str:
                 "install openssh-client (scripts/setup.sh does) and run `opdhost lab up` again",
             )
     public.chmod(0o644)  # sshd's StrictModes refuses a group- or world-writable file
-    return public.read_text(encoding="utf-8").strip()
+    return AuthorizedKey(public, key_id(public.read_text(encoding="utf-8").strip()))
 
 
 def key_id(public_line: str) -> str:

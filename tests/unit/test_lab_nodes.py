@@ -144,13 +144,14 @@ def test_inventory_reaches_every_node_over_ssh_with_the_key_lab_up_mounts() -> N
 def test_run_args_mount_the_public_key_read_only_and_a_new_key_recreates(tmp_path: Path) -> None:
     key = lab_ssh.ensure_key(tmp_path / "lab" / "id_ed25519")
     public = tmp_path / "lab" / "id_ed25519.pub"
+    assert key.path == public and public.read_text().startswith("ssh-ed25519 ")
     assert lab_ssh.ensure_key(tmp_path / "lab" / "id_ed25519") == key  # made once, kept
-    args = run_args(BY_NAME["ns1"], "img1", public)
+    args = run_args(BY_NAME["ns1"], "img1", key)
     assert args[args.index("--volume") + 1] == f"{public}:/root/.ssh/authorized_keys:ro"
-    made_with = {LABEL: "1", SPEC_LABEL: spec_hash(BY_NAME["ns1"], "img1", lab_ssh.key_id(key))}
+    made_with = {LABEL: "1", SPEC_LABEL: spec_hash(BY_NAME["ns1"], "img1", key.id)}
     info = _info("ns1", labels=made_with)
-    assert recreate_reason(BY_NAME["ns1"], info, "img1", ssh_key_id=lab_ssh.key_id(key)) == ""
-    other = lab_ssh.key_id(key + "x")
+    assert recreate_reason(BY_NAME["ns1"], info, "img1", ssh_key_id=key.id) == ""
+    other = lab_ssh.key_id("ssh-ed25519 another")
     assert recreate_reason(BY_NAME["ns1"], info, "img1", ssh_key_id=other) == (
         "image or settings changed"
     )
