@@ -62,12 +62,12 @@ def _q(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-_PLAIN = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+_PLAIN = re.compile(r"[a-z0-9][a-z0-9.-]*")
 
 
 def _p(value: str) -> str:
     """Plain when it is a harmless token (names, dates, IPs), else quoted: never raw YAML."""
-    return value if _PLAIN.match(value) else _q(value)
+    return value if _PLAIN.fullmatch(value) else _q(value)
 
 
 def request_text(spec: NewSite, node: str, ip: str) -> str:

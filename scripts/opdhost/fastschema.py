@@ -102,8 +102,31 @@ def _const(schema: dict[str, Any]) -> Check:
     return lambda v: _equal(v, value)
 
 
+def python_pattern(pattern: str) -> str:
+    """A schema (ECMA-262) pattern as Python must run it: a final `$` becomes `\\Z`.
+
+    In ECMA-262 `$` matches only at the end of the text; in Python it also matches before a
+    final newline, so `^[a-z]+$` would accept "disdik\\n". Every published pattern ends in `$`.
+    """
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        return pattern[:-1] + "\\Z"
+    return pattern
+
+
+def python_patterns(schema: Any) -> Any:
+    """A copy of a schema with every `pattern` rewritten by `python_pattern`."""
+    if isinstance(schema, dict):
+        return {
+            k: python_pattern(v) if k == "pattern" and isinstance(v, str) else python_patterns(v)
+            for k, v in schema.items()
+        }
+    if isinstance(schema, list):
+        return [python_patterns(v) for v in schema]
+    return schema
+
+
 def _pattern(schema: dict[str, Any]) -> Check:
-    search = re.compile(schema["pattern"]).search
+    search = re.compile(python_pattern(schema["pattern"])).search
     return lambda v: not isinstance(v, str) or search(v) is not None
 
 

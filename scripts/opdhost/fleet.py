@@ -11,7 +11,7 @@ from pathlib import Path
 
 from opdhost.errors import Finding, Severity
 from opdhost.model import Request, parse_request
-from opdhost.sources import read_blobs, tree_blobs, working_tree
+from opdhost.sources import is_request_path, read_blobs, tree_entries, working_tree
 
 
 @dataclass(slots=True)
@@ -38,7 +38,7 @@ class Fleet:
 def load_working_tree(root: Path) -> Fleet:
     """Parse every request file under `<root>/requests`."""
     files, found = working_tree(root)
-    fleet = Fleet(findings=found)
+    fleet = Fleet(findings=found, invalid={f.path for f in found if is_request_path(f.path)})
     for f in files:
         fleet.blobs[f.path] = f.blob
         req, problems = parse_request(f.data, f.path)
@@ -56,7 +56,7 @@ def load_ref(root: Path, ref: str, reuse: Fleet | None = None) -> Fleet:
     Files whose path and blob match a valid request of `reuse` are not read nor parsed again.
     Raises GitError when the ref cannot be read.
     """
-    blobs = tree_blobs(root, ref)
+    blobs, skipped = tree_entries(root, ref)
     known: dict[str, Request] = {}
     if reuse is not None:
         known = {
@@ -66,6 +66,11 @@ def load_ref(root: Path, ref: str, reuse: Fleet | None = None) -> Fleet:
         }
     contents = read_blobs(root, (b for p, b in blobs.items() if p not in known))
     fleet = Fleet(blobs=blobs)
+    for problem in skipped:
+        fleet.invalid.add(problem.path)
+        fleet.findings.append(
+            replace(problem, message=f"at {ref[:12]}: {problem.message}", severity=Severity.WARNING)
+        )
     for path, blob in sorted(blobs.items()):
         if path in known:
             fleet.requests.append(known[path])

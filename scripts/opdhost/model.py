@@ -82,6 +82,7 @@ class Web:
     bandwidth_mbit: int
     aliases: tuple[str, ...] = ()
     tls: bool = True
+    hsts: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +108,7 @@ _KEPT_LINES = (
     "web.bandwidth_mbit",
     "web.aliases",
     "web.tls",
+    "web.hsts",
     "database",
     "database.engine",
     "database.name",
@@ -160,6 +162,7 @@ class Request:
             "web.bandwidth_mbit": web.bandwidth_mbit,
             "web.aliases": list(web.aliases),
             "web.tls": web.tls,
+            "web.hsts": web.hsts,
             "database.engine": db.engine.value,
             "database.name": db.name or None,
             "database.user": db.user or None,
@@ -217,24 +220,37 @@ def _semantic_findings(req: Request, doc: Document) -> list[Finding]:
                 f"{req.letter.date!r} is not a real calendar date",
             )
         )
+    if req.web.hsts and not req.web.tls:
+        found.append(
+            Finding(
+                req.path,
+                doc.line("web.hsts"),
+                "web.hsts",
+                "needs tls: true (HSTS tells browsers to use HTTPS only)",
+            )
+        )
     db = req.database
     if db.engine is not Engine.NONE:
-        if db.name in names.RESERVED_DB_NAMES:
+        why = names.reserved_db_name(db.name)
+        if why is not None:
             found.append(
                 Finding(
                     req.path,
                     doc.line("database.name"),
                     "database.name",
-                    f"{db.name!r} is a system database name",
+                    f"{db.name!r} is {why}: choose another name",
                 )
             )
-        if db.user in names.RESERVED_DB_USERS or db.user in names.RESERVED_DB_NAMES:
+        why = names.reserved_db_name(db.user)
+        if why is None and db.user in names.RESERVED_DB_USERS:
+            why = "an administrative database account"
+        if why is not None:
             found.append(
                 Finding(
                     req.path,
                     doc.line("database.user"),
                     "database.user",
-                    f"{db.user!r} is a reserved database user",
+                    f"{db.user!r} is {why}: choose another user name",
                 )
             )
     if req.site in names.RESERVED_SITES:
@@ -284,6 +300,7 @@ def _build(doc: Document) -> Request:
             bandwidth_mbit=int(web["bandwidth_mbit"]),
             aliases=tuple(web.get("aliases", ())),
             tls=web.get("tls", True),
+            hsts=web.get("hsts", False),
         ),
         database=database,
         path=doc.path,

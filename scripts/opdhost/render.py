@@ -41,6 +41,7 @@ def _vhost(req: Request, zone: str) -> dict[str, object]:
         "user": req.user,
         "storage_mb": req.web.storage_mb,
         "tls": req.web.tls,
+        "hsts": req.web.hsts,
     }
 
 

@@ -11,7 +11,7 @@ import jsonschema
 from jsonschema.exceptions import ValidationError
 
 from opdhost.errors import Finding
-from opdhost.fastschema import Check, compile_schema
+from opdhost.fastschema import Check, compile_schema, python_patterns
 from opdhost.yamlload import Document
 
 REQUEST_SCHEMA = "request.schema.json"
@@ -37,7 +37,7 @@ def validator(name: str) -> jsonschema.protocols.Validator:
     schema = json.loads(schema_text(name))
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
-    return cls(schema)
+    return cls(python_patterns(schema))
 
 
 @functools.cache

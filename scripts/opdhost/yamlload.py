@@ -3,12 +3,16 @@
 PyYAML's C parser composes the node graph (fast, no Python objects built from tags); this
 module then builds plain values itself, so it can refuse what `yaml.safe_load` lets through:
 duplicate keys (silently last-wins in PyYAML), aliases (the billion-laughs bomb), merge keys,
-non-string keys and unknown tags. Every value's line is recorded under its dotted field path
+non-string keys, unknown tags, and control or invisible formatting characters in any key or
+text value (a name ending in a newline would pass a `$`-anchored check, bypass uniqueness and
+split a configuration line on the hosts). Every value's line is recorded under its dotted field path
 (`web.aliases[1]`) so later checks can say `path:line: field: message`.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 
 import yaml
@@ -34,6 +38,26 @@ _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
 
 _constructor = SafeConstructor()
+
+_FORBIDDEN = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]"
+)
+"""C0 and C1 control characters (newline and tab included), line and paragraph separators,
+zero-width and bidirectional formatting characters: no request or platform value needs one,
+and each can hide or split a name on its way to Apache, BIND, SQL, pg_hba or a review."""
+
+
+_CONTROL_NAMES = {"\t": "tab", "\n": "line feed", "\r": "carriage return", "\x00": "NUL"}
+
+
+def forbidden_character(text: str) -> str | None:
+    """Where and which the first forbidden character of `text` is, in words; None if none."""
+    found = _FORBIDDEN.search(text)
+    if found is None:
+        return None
+    char = found.group()
+    name = _CONTROL_NAMES.get(char) or unicodedata.name(char, "control character").lower()
+    return f"the character U+{ord(char):04X} ({name}) at position {found.start() + 1}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +147,15 @@ class _Builder:
         tag = node.tag
         value: str = node.value
         if tag == _STR:
+            bad = forbidden_character(value)
+            if bad is not None:
+                self._error(
+                    line,
+                    field,
+                    f"contains {bad}: text values are one line of printable characters "
+                    "(no control, line-break or invisible formatting characters)",
+                )
+                return None
             return value
         if tag == _TIMESTAMP:
             return value  # dates stay ISO strings: the schema checks their shape
@@ -154,6 +187,10 @@ class _Builder:
                 continue
             key: str = key_node.value
             child = prefix + key
+            bad_key = forbidden_character(key)
+            if bad_key is not None:
+                self._error(line, child, f"a key contains {bad_key}")
+                continue
             if key in result:
                 first = self.lines.get(child, line)
                 self._error(line, child, f"duplicate key (first defined on line {first})")

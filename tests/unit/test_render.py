@@ -35,6 +35,7 @@ def test_web_node_gets_every_site_with_contract_fields(lab_platform: Platform) -
         "user": "s-disdik",
         "storage_mb": 2048,
         "tls": True,
+        "hsts": False,
     }
     assert [s["site"] for s in sites] == ["disdik", "perizinan", "ppdb", "renbang", "sehat"]
     assert web1["apache_vhost_only"] == []
