@@ -55,6 +55,14 @@ class GuardError(OpdhostError):
         self.plan = plan
 
 
+class BaseUnreadableError(OpdhostError):
+    """The last applied commit cannot be read: planning against anything else would be blind."""
+
+
+class DirtyTreeError(OpdhostError):
+    """Uncommitted changes under requests/ or inventories/: a record would name the wrong commit."""
+
+
 @dataclass(frozen=True)
 class Options:
     """What the user asked for."""
@@ -63,6 +71,8 @@ class Options:
     all: bool = False
     force: bool = False
     verify_wait: float = 30.0
+    allow_dirty: bool = False
+    base: str | None = None  # plan against this ref instead of the recorded commit
 
 
 @dataclass
@@ -180,38 +190,72 @@ class _Context:
     options: Options
     on_progress: Callable[[Progress], None] | None
     guard: list[str]
+    commit: str  # HEAD: what this run applies
+    dirty: list[str]  # uncommitted paths under requests/ and inventories/ (allowed on request)
+    base: str | None  # the commit the plan compared with (None: nothing applied before)
 
 
-def _git_head(root: Path) -> tuple[str, bool]:
+TRACKED_FOR_APPLY = ("requests", "inventories")
+"""What an apply takes from the working tree: uncommitted changes there are refused."""
+
+
+def _git_head(root: Path) -> tuple[str, list[str]]:
+    """HEAD's commit and the uncommitted paths under requests/ and inventories/.
+
+    Outside a git work tree the commit is empty and the whole tree counts as uncommitted.
+    """
     try:
         head = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            ["git", "-C", str(root), "rev-parse", "--verify", "HEAD"],
             capture_output=True,
             text=True,
             check=True,
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--", "requests"],
+        status = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "-z", "--", *TRACKED_FOR_APPLY],
             capture_output=True,
             text=True,
             check=True,
-        ).stdout.strip()
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
-        return "", True
-    return head, bool(dirty)
+        return "", ["(not a git repository with a commit)"]
+    return head, [entry[3:] for entry in status.split("\0") if len(entry) > 3]
 
 
-def review(root: Path, platform: Platform, state: AppliedState) -> Review:
-    """Validate the working tree and plan it against the last applied commit (if readable)."""
-    result: Review | None = None
-    if state.commit:
+def check_clean(dirty: list[str], options: Options) -> None:
+    """Refuse to apply uncommitted changes (the record names a commit: it must be the truth)."""
+    if not dirty or options.check or options.allow_dirty:
+        return
+    shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+    raise DirtyTreeError(
+        f"uncommitted changes under requests/ or inventories/: {shown}; an apply records the "
+        "commit it applied, so commit (or remove) them first; on the lab only, "
+        "--allow-dirty applies the working tree as it is and records it as dirty"
+    )
+
+
+def review(root: Path, platform: Platform, state: AppliedState, base: str | None = None) -> Review:
+    """Validate the working tree and plan it against the last applied commit.
+
+    `base` replaces the recorded commit (history rewritten on purpose: name the commit that
+    holds what is applied). With no complete apply recorded yet, everything is planned as new.
+    Raises BaseUnreadableError when the commit to compare with cannot be read: never a silent
+    fallback, which would switch off the safety guard and the transition checks.
+    """
+    ref = base or state.commit
+    if ref:
         try:
-            result = run_review(root, platform, state.commit)
-        except GitError:
-            result = None
-    if result is None:
-        result = run_review(root, platform, None)
-        result.plan = compute_plan({}, result.fleet.by_site())
+            return run_review(root, platform, ref)
+        except GitError as exc:
+            shown = ref if base else f"the last applied commit {ref[:12]}"
+            raise BaseUnreadableError(
+                f"cannot read {shown} ({exc}): the plan, the safety guard and the transition "
+                "checks need it. In a shallow clone run `git fetch --unshallow` (or fetch that "
+                "commit); if history was rewritten on purpose, pass --base REF naming the "
+                "commit whose requests are what is applied now"
+            ) from exc
+    result = run_review(root, platform, None)
+    result.plan = compute_plan({}, result.fleet.by_site())
     return result
 
 
@@ -313,9 +357,11 @@ def apply(
     records = Records(records_root, platform.environment)
     with apply_lock(inventory):
         state = records.load_state()
-        rev = review(root, platform, state)
+        rev = review(root, platform, state, options.base)
         if has_errors(rev.findings):
             raise FindingsError([f for f in rev.findings if f.severity is Severity.ERROR])
+        commit, dirty = _git_head(root)
+        check_clean(dirty, options)
         plan = rev.plan or compute_plan({}, rev.fleet.by_site())
         reasons = SafetyPolicy().violations(plan)
         if reasons and not options.force:
@@ -324,7 +370,19 @@ def apply(
         work = plan_work(render(requests, platform, None).nodes, state, options.all)
         if on_plan is not None:
             on_plan(plan, work)
-        ctx = _Context(root, inventory, records, platform, state, options, on_progress, reasons)
+        ctx = _Context(
+            root,
+            inventory,
+            records,
+            platform,
+            state,
+            options,
+            on_progress,
+            reasons,
+            commit,
+            dirty,
+            rev.base_commit,
+        )
         with cancellable():
             return _execute(ctx, plan, work, requests)
 
@@ -332,7 +390,7 @@ def apply(
 def _execute(ctx: _Context, plan: Plan, work: Work, requests: list[Request]) -> Outcome:
     run_id = new_run_id()
     started = now_iso()
-    commit, dirty = _git_head(ctx.root)
+    commit = ctx.commit
     artifacts = ctx.records.artifacts()
     run: RunResult | None = None
     verification: Verification | None = None
@@ -372,12 +430,12 @@ def _execute(ctx: _Context, plan: Plan, work: Work, requests: list[Request]) -> 
         elif commit and commit != ctx.state.commit:
             ctx.records.save_state(AppliedState(commit, now_iso(), ctx.state.nodes))
     outcome = Outcome(run_id, plan, work, sites, run, verification, {}, None)
-    outcome.record = _record(ctx, outcome, commit, dirty, started)
+    outcome.record = _record(ctx, outcome, started)
     outcome.record_path = ctx.records.save_run(run_id, outcome.record)
     return outcome
 
 
-def _record(ctx: _Context, o: Outcome, commit: str, dirty: bool, started: str) -> dict[str, Any]:
+def _record(ctx: _Context, o: Outcome, started: str) -> dict[str, Any]:
     """The run record: who, when, what was planned and what happened per site; no secret."""
     options = ctx.options
     mode = "check" if options.check else ("all" if options.all else "apply")
@@ -405,8 +463,11 @@ def _record(ctx: _Context, o: Outcome, commit: str, dirty: bool, started: str) -
         "environment": ctx.platform.environment,
         "inventory": str(ctx.inventory),
         "mode": mode,
-        "commit": commit,
-        "dirty": dirty,
+        "commit": ctx.commit,
+        "base": ctx.base,
+        "dirty": bool(ctx.dirty),
+        "dirty_paths": ctx.dirty[:50],
+        "allow_dirty": options.allow_dirty,
         **ci_context(),
         "guard": ctx.guard,
         "forced": bool(ctx.guard) and options.force,

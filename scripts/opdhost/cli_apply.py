@@ -65,6 +65,16 @@ def _summary(outcome: Outcome) -> Table:
     help="Records directory (default: $OPDHOST_RECORDS_DIR or <root>/records).",
 )
 @click.option("--verify-wait", default=30.0, show_default=True, help="Seconds verify retries.")
+@click.option(
+    "--allow-dirty",
+    is_flag=True,
+    help="Lab only: apply uncommitted changes under requests/ and inventories/ (recorded).",
+)
+@click.option(
+    "--base",
+    "base_ref",
+    help="Plan against this git ref instead of the last applied commit (rewritten history).",
+)
 @reports_errors
 def apply_command(
     *,
@@ -77,6 +87,8 @@ def apply_command(
     as_json: bool,
     records: Path | None,
     verify_wait: float,
+    allow_dirty: bool,
+    base_ref: str | None,
 ) -> None:
     """Apply the requests to the hosts: only what changed since the last apply."""
     base = root if root is not None else find_root(Path.cwd())
@@ -108,7 +120,14 @@ def apply_command(
             base,
             inv,
             records_root=records_root,
-            options=Options(check=check, all=converge_all, force=force, verify_wait=verify_wait),
+            options=Options(
+                check=check,
+                all=converge_all,
+                force=force,
+                verify_wait=verify_wait,
+                allow_dirty=allow_dirty,
+                base=base_ref,
+            ),
             on_progress=on_progress,
             on_plan=on_plan,
         )

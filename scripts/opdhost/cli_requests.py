@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from opdhost import allocate, livedns, output
-from opdhost.errors import FindingsError, GitError, OpdhostError, has_errors
+from opdhost.errors import FindingsError, OpdhostError, has_errors
 from opdhost.fleet import load_working_tree
 from opdhost.ledger import ledger
 from opdhost.model import Engine, Runtime
@@ -22,7 +22,7 @@ from opdhost.plan import SafetyPolicy
 from opdhost.platform import Platform, load_platform, platform_path
 from opdhost.review import run_review
 from opdhost.schema import PLATFORM_SCHEMA, REQUEST_SCHEMA, schema_text
-from opdhost.sources import default_base, is_git_repo
+from opdhost.sources import default_base, has_commits
 
 F = TypeVar("F", bound=Callable[..., Any])
 _DEFAULTS = SafetyPolicy()
@@ -115,11 +115,8 @@ def validate(
 ) -> None:
     """Check every request file, across files and against the platform."""
     base_dir, platform = _setup(root, env, inventory)
-    if base_ref is None and not no_base and is_git_repo(base_dir):
-        try:
-            base_ref = default_base(base_dir)
-        except GitError:  # a repository without commits yet: nothing to compare with
-            base_ref = None
+    if base_ref is None and not no_base and has_commits(base_dir):
+        base_ref = default_base(base_dir)  # no silent fallback: see sources.default_base
     result = run_review(base_dir, platform, None if no_base else base_ref)
     findings = list(result.findings)
     if live_dns:

@@ -38,10 +38,11 @@ from opdhost.lab_nodes import (
     run_args,
 )
 from opdhost.lab_podman import Podman
+from opdhost.lock import LockDirError, default_lock_dir, open_private
 
 BASE_IMAGE = "localhost/opdhost-base:bookworm"
 CONTAINERS_CONF = Path("/etc/containers/containers.conf")
-LOCK_FILE = Path("/run/lock/opdhost-lab.lock")
+LOCK_NAME = "opdhost-lab.lock"
 BOOT_TIMEOUT = 60.0
 SERVICE_TIMEOUT = 120.0
 
@@ -117,13 +118,18 @@ def preflight(podman: Podman) -> str:
 @contextmanager
 def _locked() -> Iterator[None]:
     """One lab operation at a time on this machine (two `up`s would race on names)."""
-    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
-    with LOCK_FILE.open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    try:
+        fd = open_private(default_lock_dir() / LOCK_NAME)  # root-only: see opdhost.lock
+    except LockDirError as exc:
+        raise LabError(str(exc)) from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 @dataclass

@@ -31,6 +31,9 @@ from opdhost.platform import Platform
 from opdhost.runner import RunResult, run_playbook
 
 TIMEOUT = 3.0
+SITE_HEADER = "X-Opdhost-Site"
+"""Every answer of a site's own virtual hosts names the site (roles/apache_vhost): an answer
+without it came from another vhost (the catch-all, when the site's vhost is not loaded)."""
 DB_REPORT_TASK = "Report each hosting's database connection"  # the task in verify_db.yml
 
 
@@ -101,31 +104,78 @@ def check_dns(name: str, server: str, want: str | None) -> tuple[bool, str]:
     return ok, f"{name} @{server}: {rcode} {sorted(found)} (want {want})"
 
 
-def check_http(ip: str, host: str, tls: bool, want_status: set[int]) -> tuple[bool, str]:
-    """GET / on the site's IP with its name; for HTTPS also the certificate must name it."""
+@dataclass(frozen=True)
+class Expect:
+    """What a site's own answer must be: one of these statuses, and for a redirect where."""
+
+    status: frozenset[int]
+    location: str | None = None  # required Location of a redirect (None: not checked)
+
+
+def check_http(
+    ip: str, host: str, tls: bool, site: str, expect: Expect, *, port: int | None = None
+) -> tuple[bool, str]:
+    """GET / on the site's IP with its name: the site's own answer, nothing else.
+
+    The answer must carry `X-Opdhost-Site: <site>` (a 404 of the catch-all is not the site),
+    have an expected status and, for a redirect, the expected Location. For HTTPS the
+    certificate must name the site too.
+    """
     scheme = "https" if tls else "http"
+    port = port or (443 if tls else 80)
     conn: http.client.HTTPConnection
+    where = f"{scheme}://{ip}:{port} for {host}"
     try:
         if tls:
             ctx = ssl.create_default_context()
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE  # self-signed in the lab; the name is checked below
-            raw = socket.create_connection((ip, 443), timeout=TIMEOUT)
+            raw = socket.create_connection((ip, port), timeout=TIMEOUT)
             sock = ctx.wrap_socket(raw, server_hostname=host)
             names = _cert_names(sock.getpeercert(binary_form=True) or b"")
-            conn = http.client.HTTPSConnection(ip, 443, timeout=TIMEOUT, context=ctx)
+            conn = http.client.HTTPSConnection(ip, port, timeout=TIMEOUT, context=ctx)
             conn.sock = sock
             if host not in names:
                 sock.close()
-                return False, f"{scheme}://{ip} for {host}: certificate names {sorted(names)}"
+                return False, f"{where}: certificate names {sorted(names)}"
         else:
-            conn = http.client.HTTPConnection(ip, 80, timeout=TIMEOUT)
+            conn = http.client.HTTPConnection(ip, port, timeout=TIMEOUT)
         conn.request("GET", "/", headers={"Host": host, "User-Agent": "opdhost-verify"})
-        status = conn.getresponse().status
+        response = conn.getresponse()
+        status = response.status
+        served_by = response.getheader(SITE_HEADER)
+        location = response.getheader("Location")
         conn.close()
     except (OSError, http.client.HTTPException) as exc:
-        return False, f"{scheme}://{ip} for {host}: {exc.__class__.__name__}: {exc}"
-    return status in want_status, f"{scheme}://{ip} for {host}: HTTP {status}"
+        return False, f"{where}: {exc.__class__.__name__}: {exc}"
+    detail = f"{where}: HTTP {status}"
+    if served_by != site:
+        shown = "no such header" if served_by is None else repr(served_by)
+        return False, f"{detail}, not the site's own answer ({SITE_HEADER}: {shown})"
+    if status not in expect.status:
+        return False, f"{detail} (want {', '.join(str(s) for s in sorted(expect.status))})"
+    if expect.location is not None and location != expect.location:
+        return False, f"{detail}: redirects to {location!r} (want {expect.location!r})"
+    return True, detail
+
+
+def expectations(req: Request, fqdn: str) -> list[tuple[bool, Expect]]:
+    """(tls, expected answer) for each port a site answers on.
+
+    A suspended site answers 503 (on plain HTTP a TLS site may redirect to HTTPS first). A TLS
+    site redirects plain HTTP permanently to HTTPS and answers there; a site without TLS
+    answers on HTTP. Any status below 500 counts as the site answering (its own 404 is its
+    content's business, not the platform's): the site header says it is the site's.
+    """
+    if req.status is Status.SUSPENDED:
+        down = Expect(frozenset({503}))
+        if not req.web.tls:
+            return [(False, down)]
+        return [(False, Expect(frozenset({301, 503}))), (True, down)]
+    up = Expect(frozenset(range(200, 500)))
+    if not req.web.tls:
+        return [(False, up)]
+    return [(False, Expect(frozenset({301}), f"https://{fqdn}/")), (True, up)]
 
 
 def _cert_names(der: bytes) -> set[str]:
@@ -155,9 +205,9 @@ def _site_checks(req: Request, platform: Platform, wait: float) -> list[Check]:
             out.append(Check(req.site, f"dns@{server.node}", ok, detail))
     if gone:
         return out
-    status = {503} if req.status is Status.SUSPENDED else set(range(200, 500))
-    for tls in (False, True) if req.web.tls else (False,):
-        ok, detail = _retry(partial(check_http, req.web.ip, fqdn, tls, status), deadline)
+    for tls, expect in expectations(req, fqdn):
+        check = partial(check_http, req.web.ip, fqdn, tls, req.site, expect)
+        ok, detail = _retry(check, deadline)
         out.append(Check(req.site, "https" if tls else "http", ok, detail))
     return out
 

@@ -229,4 +229,4 @@ def test_validate_in_a_repository_without_commits(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     plan = opdhost("plan", "--root", str(tmp_path))
     assert plan.exit_code == 1
-    assert plan.stderr.startswith("error: git rev-parse failed")
+    assert plan.stderr.startswith("error: no branch 'main' or 'origin/main' to compare with")
