@@ -42,7 +42,8 @@ from opdhost.runner import (
 )
 from opdhost.verify import Verification, verify
 
-ONLY_KEYS = ("apache_vhost_only", "database_only")
+ONLY_KEYS = {"apache_vhost_sites": "apache_vhost_only", "database_sites": "database_only"}
+"""Per role: its site list, and the list naming the sites a run touches (`[]` = all)."""
 SITE_LISTS = ("apache_vhost_sites", "bandwidth_sites", "database_sites", "dns_zone_records")
 
 
@@ -144,7 +145,7 @@ def _site_key(entry: dict[str, Any], var: str) -> str:
 
 def node_digests(values: dict[str, Any]) -> NodeState:
     """Digest of a node's variables (without `*_only`) and of each site's entries on it."""
-    body = {k: v for k, v in values.items() if k not in ONLY_KEYS}
+    body = {k: v for k, v in values.items() if k not in ONLY_KEYS.values()}
     per_site: dict[str, list[Any]] = {}
     for var in SITE_LISTS:
         for entry in values.get(var) or []:
@@ -169,7 +170,7 @@ def plan_work(rendered: dict[str, dict[str, Any]], state: AppliedState, everythi
             s for s in set(now.sites) | set(old_sites) if now.sites.get(s) != old_sites.get(s)
         )
         only = [] if everything or before is None else changed
-        node_vars[node] = {**values, **{k: only for k in ONLY_KEYS if k in values}}
+        node_vars[node] = {**values, **{o: only for s, o in ONLY_KEYS.items() if s in values}}
         limit.append(node)
         sites[node] = changed if not everything else sorted(now.sites)
     first = not state.nodes
@@ -362,12 +363,13 @@ def apply(
             raise FindingsError([f for f in rev.findings if f.severity is Severity.ERROR])
         commit, dirty = _git_head(root)
         check_clean(dirty, options)
-        plan = rev.plan or compute_plan({}, rev.fleet.by_site())
+        plan = rev.plan
+        assert plan is not None  # review() always plans
         reasons = SafetyPolicy().violations(plan)
         if reasons and not options.force:
             raise GuardError(reasons, plan)
         requests = rev.fleet.requests
-        work = plan_work(render(requests, platform, None).nodes, state, options.all)
+        work = plan_work(render(requests, platform).nodes, state, options.all)
         if on_plan is not None:
             on_plan(plan, work)
         ctx = _Context(

@@ -1,8 +1,9 @@
 """The plan: what changes per site between a base state and a new one (octoDNS style).
 
-`compute_plan(base, new)` is pure: two mappings site -> Request in, a `Plan` out. The apply
-step uses `Plan.changed_sites` to restrict the roles (`render(..., only=...)`), and
-`SafetyPolicy.violations` to refuse mass changes unless forced.
+`compute_plan(base, new)` is pure: two mappings site -> Request in, a `Plan` out. It is what
+reviewers read (the pull request comment) and what the run record keeps; `SafetyPolicy`
+refuses mass changes unless forced. Which nodes and sites a run touches is decided by the
+apply step from the rendered variables' digests, not from the plan.
 """
 
 from __future__ import annotations
@@ -66,11 +67,6 @@ class Plan:
     def count(self, *actions: Action) -> int:
         """How many changes have one of `actions`."""
         return sum(1 for c in self.changes if c.action in actions)
-
-    @property
-    def changed_sites(self) -> frozenset[str]:
-        """Sites whose per-site resources the apply step must touch."""
-        return frozenset(c.site for c in self.changes if c.action is not Action.FORGET)
 
     @property
     def empty(self) -> bool:

@@ -1,13 +1,14 @@
 """Per-node role variables, exactly as docs/contracts.md defines them.
 
-The apply step calls `render(requests, platform, only=changed_sites)` and hands each node's
-dict to ansible-runner as extra vars. The roles read these variables and nothing else, so
-this module is the whole contract on the Python side.
+`render(requests, platform)` gives every node's variables for the whole fleet; the apply step
+compares them with the applied state, adds the `*_only` lists (the sites that changed on that
+node) and hands each node's dict to ansible-runner. The roles read these variables and
+nothing else, so this module is the whole contract on the Python side.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from opdhost import names
@@ -19,15 +20,9 @@ NodeVars = dict[str, object]
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """Variables per node, and which nodes a restricted run must visit.
-
-    `touched` lists the nodes that hold at least one site of `only` (every node when `only`
-    is None). The apply step must skip the other nodes: their `*_only` is `[]`, which the
-    roles read as "all sites".
-    """
+    """Variables per node, for the whole fleet (no `*_only`: apply.plan_work sets those)."""
 
     nodes: dict[str, NodeVars] = field(default_factory=dict)
-    touched: frozenset[str] = frozenset()
 
 
 def _vhost(req: Request, zone: str) -> dict[str, object]:
@@ -85,31 +80,21 @@ def _merge(nodes: dict[str, NodeVars], node: str, values: NodeVars) -> None:
     nodes.setdefault(node, {}).update(values)
 
 
-def render(
-    requests: Iterable[Request], platform: Platform, only: Collection[str] | None = None
-) -> Rendered:
+def render(requests: Iterable[Request], platform: Platform) -> Rendered:
     """Role variables for every node of the platform.
 
-    `requests` must be the whole valid fleet (node-wide files always cover every site);
-    `only` restricts the per-site work to those site names (`apache_vhost_only`,
-    `database_only`); None means every site.
+    `requests` must be the whole valid fleet: node-wide files always cover every site.
     """
     fleet = sorted(requests, key=lambda r: r.site)
-    wanted = None if only is None else set(only)
     nodes: dict[str, NodeVars] = {}
-    touched: set[str] = set()
 
     for name, web in platform.web_nodes.items():
         mine = [r for r in fleet if r.web.node == name]
-        selected = [] if wanted is None else sorted(r.site for r in mine if r.site in wanted)
-        if wanted is None or selected:
-            touched.add(name)
         _merge(
             nodes,
             name,
             {
                 "apache_vhost_sites": [_vhost(r, platform.zone) for r in mine],
-                "apache_vhost_only": selected,
                 "apache_vhost_interface": web.interface,
                 "bandwidth_interface": web.interface,
                 "bandwidth_sites": [_bandwidth(r) for r in mine],
@@ -125,9 +110,6 @@ def render(
             for r in fleet
             if r.database.engine is not Engine.NONE and r.database.engine.value in engines
         ]
-        selected = [] if wanted is None else sorted(r.site for r in mine if r.site in wanted)
-        if wanted is None or selected:
-            touched.add(node)
         _merge(
             nodes,
             node,
@@ -137,7 +119,6 @@ def render(
                     for r in mine
                     if r.web.node in platform.web_nodes
                 ],
-                "database_only": selected,
             },
         )
 
@@ -150,11 +131,8 @@ def render(
         ],
         "dns_zone_records": dns_records(fleet, platform.zone),
     }
-    dns_touched = wanted is None or bool(wanted)
     roles = [(platform.dns_primary.node, "primary")]
     roles += [(s.node, "secondary") for s in platform.dns_secondaries]
     for dns_node, role in roles:
         _merge(nodes, dns_node, {**zone, "dns_zone_role": role})
-        if dns_touched:
-            touched.add(dns_node)
-    return Rendered(nodes=nodes, touched=frozenset(touched))
+    return Rendered(nodes=nodes)

@@ -215,8 +215,8 @@ def test_compute_plan_is_pure_and_keyed_by_site() -> None:
     )
     assert old is not None and new is not None
     result = compute_plan({"ppdb": old}, {"ppdb": new})
-    assert result.changed_sites == frozenset({"ppdb"})
     (change,) = result.changes
+    assert change.site == "ppdb"
     assert change.action is Action.UPDATE
     assert [(c.field, c.old, c.new) for c in change.changes] == [("web.runtime", "php", "static")]
     assert compute_plan({"ppdb": old}, {"ppdb": old}).empty

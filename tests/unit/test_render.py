@@ -38,7 +38,7 @@ def test_web_node_gets_every_site_with_contract_fields(lab_platform: Platform) -
         "hsts": False,
     }
     assert [s["site"] for s in sites] == ["disdik", "perizinan", "ppdb", "renbang", "sehat"]
-    assert web1["apache_vhost_only"] == []
+    assert "apache_vhost_only" not in web1  # apply.plan_work sets it, from the digests
     assert web1["bandwidth_interface"] == "eth0"
     assert web1["apache_vhost_interface"] == "eth0"
     assert {"site": "ppdb", "ip": "10.203.0.101", "bandwidth_mbit": 50, "status": "active"} in (
@@ -103,16 +103,6 @@ def test_decommissioned_site_leaves_dns_but_stays_for_the_roles(lab_platform: Pl
         for v in vhosts
         if v["site"] == "renbang"  # type: ignore[attr-defined]
     ).items()
-
-
-def test_only_restricts_per_site_work_and_names_touched_nodes(lab_platform: Platform) -> None:
-    result = render(_examples(), lab_platform, only={"renbang"})
-    assert result.nodes["web1"]["apache_vhost_only"] == ["renbang"]
-    # renbang has no database: db1 has nothing to do, and must be skipped (its [] means all)
-    assert result.nodes["db1"]["database_only"] == []
-    assert result.touched == frozenset({"web1", "ns1", "ns2"})
-    everything = render(_examples(), lab_platform)
-    assert everything.touched == frozenset({"web1", "db1", "ns1", "ns2"})
 
 
 def test_inventories_load_and_the_lab_matches_the_contract() -> None:
