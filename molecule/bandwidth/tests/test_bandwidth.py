@@ -240,14 +240,18 @@ def test_bad_input_is_refused_whole_before_anything_changes(web: testinfra.host.
         *converge_sites(),
         {"site": "clash", "ip": "10.99.0.100", "bandwidth_mbit": 10},  # same class as disdik
         {"site": "typo", "ip": "10.212.0.300", "bandwidth_mbit": 10},
+        # a trailing newline (Python's `$` matches before it): would add a line to the tc file
+        {"site": "dinas\n", "ip": "10.212.0.110", "bandwidth_mbit": 10},
     ]
 
-    rc, report = run_converge({"bandwidth_sites": sites})
+    rc, report = run_converge({"bandwidth_sites": sites, "bandwidth_interface": "eth0\n"})
 
     assert rc != 0
-    message = json.dumps(report)
+    message = str(task_result(report, "before anything changes)")["msg"])
     assert "site clash: ip 10.99.0.100 shares class 1:64 with site disdik" in message
     assert "site typo: ip '10.212.0.300' is not an IPv4 address" in message
+    assert "site 'dinas\\n' is not a DNS label" in message, message
+    assert "bandwidth_interface 'eth0\\n' is not an interface name" in message, message
     assert web.file(CONFIG).content_string == config
     assert set(classes(web)) == {"1:64", "1:65", "1:66", "1:ffff"}
 
@@ -277,6 +281,64 @@ def test_a_configuration_tc_refuses_changes_nothing(web: testinfra.host.Host) ->
     assert {c: (v["rate"], v["leaf"]) for c, v in after.items()} == {
         c: (v["rate"], v["leaf"]) for c, v in before.items()
     }
+
+
+FAILING_TC = r"""#!/bin/sh
+# Test fault, in front of /usr/sbin/tc: the kernel refuses the new site's class at eth0 half-way
+# through the batch (the ifb check before the file is written passes: its device is not eth0).
+if [ "$1" = -batch ]; then
+    input=$(cat)
+    case "$input" in *"dev eth0 parent 1: classid 1:68 "*)
+        printf '%s\n' "$input" | sed '/classid 1:68 /,$d' | /usr/sbin/tc -batch -
+        echo 'RTNETLINK answers: No space left on device' >&2
+        exit 1 ;;
+    esac
+    printf '%s\n' "$input" | exec /usr/sbin/tc -batch -
+fi
+exec /usr/sbin/tc "$@"
+"""
+LAST_GOOD = "/etc/opdhost/bandwidth/eth0.last-good.tc"
+
+
+def test_a_full_apply_that_fails_keeps_the_last_good_rules(
+    web: testinfra.host.Host, client: testinfra.host.Host
+) -> None:
+    before, config = classes(web), web.file(CONFIG).content_string
+    filters = web.check_output("tc filter show dev eth0")
+    new_site = {"site": "disperindag", "ip": "10.212.0.104", "bandwidth_mbit": 30}
+    web.check_output(
+        f"cat > /usr/local/sbin/tc <<'EOF'\n{FAILING_TC}EOF\nchmod 0755 /usr/local/sbin/tc"
+    )
+    try:
+        rc, report = run_converge({"bandwidth_sites": [*converge_sites(), new_site]})
+    finally:
+        web.check_output("rm -f /usr/local/sbin/tc")
+
+    assert rc != 0
+    result = json.loads(task_result(report, APPLY_TASK)["stdout"])
+    assert result["failed"] and result["restored"], result
+    assert "No space left on device" in result["msg"]
+    assert "the last good configuration is back in force on eth0" in result["msg"]
+    # the previous classes, queues and filters, and nothing of the failed change
+    after = classes(web)
+    assert {c: v["rate"] for c, v in after.items()} == {c: v["rate"] for c, v in before.items()}
+    assert web.check_output("tc filter show dev eth0").count("flowid") == filters.count("flowid")
+    assert "0ad40068" not in web.check_output("tc filter show dev eth0")
+    # ... and they still shape: the 8 Mbit/s site's class counts its traffic and holds it
+    got = client.run(
+        f"curl -sS -o /dev/null --max-time 3 -w '%{{size_download}}' http://{SLOW.ip}/{SLOW.file}"
+    )
+    size = int(got.stdout.strip() or 0)
+    assert 0 < size <= 3 * SLOW.mbit * 1.15 * 10**6 / 8, got
+    assert classes(web)["1:64"]["bytes"] - after["1:64"]["bytes"] >= size
+    # the boot unit brings up the last good file, not the one that failed
+    assert web.file(LAST_GOOD).content_string == config
+    assert "1:68" in web.file(CONFIG).content_string
+    web.check_output("tc qdisc del dev eth0 root && systemctl restart opdhost-bandwidth@eth0")
+    assert set(classes(web)) == set(before)
+    # back to converge.yml's sites: what is live is already that
+    assert converge(converge_sites())["action"] == "none"
+    assert web.file(LAST_GOOD).content_string == web.file(CONFIG).content_string == config
 
 
 def test_restored_after_a_network_restart(web: testinfra.host.Host) -> None:

@@ -8,6 +8,7 @@ the node is touched.
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any
 
 from ansible.errors import AnsibleFilterError  # type: ignore[import-untyped,unused-ignore]  # ansible: no stubs
@@ -19,6 +20,12 @@ DEFAULT_MINOR = 0xFFFF
 # Bounds of an HTB quantum (bytes) that keep the kernel from warning "quantum is small/big".
 QUANTUM_MIN = 1514
 QUANTUM_MAX = 200000
+
+# Whole-string patterns (fullmatch, so a value ending in a newline is refused: `$` would let
+# it through). A site name is a DNS label; it lands in a comment line of the tc batch file, and
+# a newline in it would add a tc command. An interface name is what Linux allows (IFNAMSIZ).
+SITE_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+INTERFACE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
 
 
 def htb_quantum(mbit: int) -> int:
@@ -32,6 +39,12 @@ def _check_site(index: int, site: Any) -> list[str]:
         return [f"bandwidth_sites[{index}]: not a mapping"]
     name = site.get("site", f"#{index}")
     problems: list[str] = []
+    if not isinstance(name, str) or not SITE_NAME.fullmatch(name):
+        problems.append(
+            f"bandwidth_sites[{index}]: site {name!r} is not a DNS label"
+            " (lowercase letters, digits and inner hyphens, 1-63 characters)"
+        )
+        name = f"#{index}"
     try:
         ip = ipaddress.IPv4Address(str(site.get("ip")))
     except ValueError:
@@ -45,13 +58,29 @@ def _check_site(index: int, site: Any) -> list[str]:
     return problems
 
 
-def bandwidth_classes(sites: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _check_scalars(interface: Any, default_mbit: Any) -> list[str]:
+    """Problems of the role's other inputs that reach the tc file and the helper's arguments."""
+    problems: list[str] = []
+    if not isinstance(interface, str) or not INTERFACE.fullmatch(interface):
+        problems.append(
+            f"bandwidth_interface {interface!r} is not an interface name"
+            " (1-15 letters, digits, '_', '.' or '-')"
+        )
+    if isinstance(default_mbit, bool) or not isinstance(default_mbit, int) or default_mbit < 1:
+        problems.append(f"bandwidth_default_mbit {default_mbit!r} is not a positive integer")
+    return problems
+
+
+def bandwidth_classes(
+    sites: list[dict[str, Any]], interface: Any = "eth0", default_mbit: Any = 1000
+) -> list[dict[str, Any]]:
     """One class per site that is not decommissioned, sorted by IP.
 
     The class minor is the low 16 bits of the site IP and the hash bucket its last octet, so a
-    site keeps the same class whatever else is added or removed.
+    site keeps the same class whatever else is added or removed. The interface and the default
+    rate are checked at the same time, so every problem is reported at once.
     """
-    problems: list[str] = []
+    problems: list[str] = _check_scalars(interface, default_mbit)
     classes: list[dict[str, Any]] = []
     owner_of_minor: dict[int, str] = {}
     for index, site in enumerate(sites):
@@ -83,7 +112,7 @@ def bandwidth_classes(sites: list[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     if problems:
-        raise AnsibleFilterError("invalid bandwidth_sites: " + "; ".join(problems))
+        raise AnsibleFilterError("invalid bandwidth input: " + "; ".join(problems))
     classes.sort(key=lambda c: c["_sort"])
     for entry in classes:
         del entry["_sort"]
