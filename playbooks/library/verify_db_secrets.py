@@ -42,7 +42,8 @@ missing:
   returned: always
 """
 
-NAME = re.compile(r"^(mariadb|postgresql)-[a-z][a-z0-9-]{0,28}[a-z0-9]$")
+# Used with fullmatch only: `$` would also accept a final newline.
+NAME = re.compile(r"(mariadb|postgresql)-[a-z][a-z0-9-]{0,28}[a-z0-9]")
 
 
 def main() -> None:
@@ -54,7 +55,7 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    bad = [n for n in module.params["names"] if not NAME.match(n)]
+    bad = [n for n in module.params["names"] if not NAME.fullmatch(n)]
     if bad:
         module.fail_json(msg=f"not <engine>-<site> names: {', '.join(bad)}")
     passwords: dict[str, str] = {}

@@ -77,7 +77,8 @@ reasons:
   returned: always
 """
 
-SCRAM = re.compile(r"^SCRAM-SHA-256\$(\d+):([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+):([A-Za-z0-9+/=]+)$")
+# Used with fullmatch only: `$` would also accept a final newline.
+SCRAM = re.compile(r"SCRAM-SHA-256\$(\d+):([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+):([A-Za-z0-9+/=]+)")
 NATIVE = "mysql_native_password"
 
 
@@ -104,7 +105,7 @@ def postgresql_verifies(stored: str | None, password: str, user: str) -> bool:
     """
     if stored is None:
         return False
-    match = SCRAM.match(stored)
+    match = SCRAM.fullmatch(stored)
     if match:
         iterations = int(match[1])
         salt, server_key = base64.b64decode(match[2]), base64.b64decode(match[4])

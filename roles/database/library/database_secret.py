@@ -59,7 +59,8 @@ removed:
   returned: always
 """
 
-NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+# Used with fullmatch only: `$` would also accept a final newline.
+NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 
@@ -108,7 +109,7 @@ def main() -> None:
     absent: list[str] = module.params["absent"]
     check = module.check_mode
 
-    bad = [name for name in present + absent if not NAME.match(name)]
+    bad = [name for name in present + absent if not NAME.fullmatch(name)]
     if bad:
         module.fail_json(msg=f"invalid password file names: {bad}")
     if set(present) & set(absent):
