@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -105,6 +106,45 @@ def _message(res: dict[str, Any]) -> str:
     return msg if len(msg) <= _MESSAGE_MAX else msg[: _MESSAGE_MAX - 3] + "..."
 
 
+_KEY_REFUSED = ("Host key verification failed", "REMOTE HOST IDENTIFICATION HAS CHANGED")
+_KEY_CHANGED = re.compile(r"REMOTE HOST IDENTIFICATION HAS CHANGED|Offending \S+ key in ")
+_OFFENDING_FILE = re.compile(r"Offending \S+ key in (\S+?):\d+")
+
+
+def _shown_path(path: Path) -> str:
+    """A path relative to the current directory when it is under it, else absolute."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def host_key_message(host: str, ssh_message: str, inventory: Path | None) -> str | None:
+    """The message for a host SSH refused on its host key, None for any other failure.
+
+    A key that differs from the pinned one and a key that is not pinned at all both stop the
+    connection before anything runs; the message names the host and the known_hosts file.
+    """
+    if not any(marker in ssh_message for marker in _KEY_REFUSED):
+        return None
+    offending = _OFFENDING_FILE.search(ssh_message)
+    if offending:
+        known = _shown_path(Path(offending.group(1)))
+    elif inventory is not None:
+        known = _shown_path(inventory.parent / "known_hosts")
+    else:
+        known = "the inventory's known_hosts"
+    if _KEY_CHANGED.search(ssh_message):
+        return (
+            f"{host}: the SSH host key does not match {known}: if the server was reinstalled, "
+            f"verify its new key out of band and replace the line; nothing was changed on {host}"
+        )
+    return (
+        f"{host}: the SSH host key is not pinned in {known}: add it (ssh-keyscan, then verify "
+        f"the fingerprint out of band, see the top of that file); nothing was changed on {host}"
+    )
+
+
 def _item_label(res: dict[str, Any]) -> str:
     label = res.get("_ansible_item_label", res.get("item", ""))
     if isinstance(label, dict):
@@ -140,8 +180,15 @@ def diff_text(diff: object) -> str:
 class _Collector:
     """The event handler: folds ansible-runner events into a RunResult and reports progress."""
 
-    def __init__(self, result: RunResult, expected: int, on_progress: Callable[[Progress], None]):
+    def __init__(
+        self,
+        result: RunResult,
+        expected: int,
+        on_progress: Callable[[Progress], None],
+        inventory: Path | None = None,
+    ):
         self.result = result
+        self.inventory = inventory
         self.expected = expected
         self.on_progress = on_progress
         self.play = ""
@@ -202,8 +249,11 @@ class _Collector:
                 )
             return
         unreachable = kind == "runner_on_unreachable"
+        message = _message(res)
+        if unreachable:
+            message = host_key_message(host, str(res.get("msg") or ""), self.inventory) or message
         self.result.failures.append(
-            TaskResult(host, task, role, _item_label(res), True, unreachable, _message(res))
+            TaskResult(host, task, role, _item_label(res), True, unreachable, message)
         )
 
     def _record_item(self, kind: str, data: dict[str, Any]) -> None:
@@ -268,7 +318,7 @@ def run_playbook(
         raise RunnerError(f"no playbook {PLAYBOOK_DIR / playbook}")
     artifacts.mkdir(parents=True, exist_ok=True)
     result = RunResult(playbook, "failed", 1, 0.0, str(artifacts / ident))
-    collector = _Collector(result, expected, on_progress or (lambda _p: None))
+    collector = _Collector(result, expected, on_progress or (lambda _p: None), inventory)
     private = Path(tempfile.mkdtemp(prefix="opdhost-run-"))
     try:
         vars_dir = private / "vars"
