@@ -28,17 +28,19 @@ import argparse
 import ipaddress
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from opdhost.synth import request_text
+from opdhost.model import Engine, Runtime
+from opdhost.synth import site_spec
+from opdhost.writer import request_text
 
 REPO = Path(__file__).resolve().parents[2]
 OPDHOST = Path(sys.executable).parent / "opdhost"
@@ -261,35 +263,29 @@ def down() -> None:
     sh("podman", "network", "rm", NETWORK, check=False)
 
 
-def site_request(index: int) -> tuple[str, str]:
-    """opdhost.synth's request `index`, moved to web1 and this platform's pool."""
-    text = request_text(index)
-    ip = str(POOL_FIRST + index)
-    text = re.sub(r"(?m)^  node: .*$", "  node: web1", text)
-    text = re.sub(r"(?m)^  ip: .*$", f"  ip: {ip}", text)
-    site = re.search(r"(?m)^site: (\S+)$", text)
-    code = re.search(r"(?m)^  code: (\S+)$", text)
-    assert site and code
-    return f"requests/{code.group(1)}/{site.group(1)}.yaml", text
+def site_request(index: int, *, measured: bool = False) -> tuple[str, str]:
+    """opdhost.synth's request `index`, moved to web1 and this platform's pool.
 
-
-def measured_request(index: int) -> tuple[str, str]:
-    """Request `index` in the one shape every measured new hosting has, whatever the fleet's
-    mix: PHP, an alias, TLS, a MariaDB database (so every size does the same work)."""
-    path, text = site_request(index)
-    site = re.search(r"(?m)^site: (\S+)$", text)
-    assert site
-    head = text.split("\ndatabase:\n", 1)[0]
-    head = re.sub(r"(?m)^  runtime: .*$", "  runtime: php", head)
-    head = re.sub(r"(?m)^  aliases:\n    - .*\n", "", head)
-    head = head.replace("  tls: true", f"  aliases:\n    - www.{site.group(1)}.{ZONE}\n  tls: true")
-    return path, head + "\ndatabase:\n  engine: mariadb\n  quota_mb: 256\n"
+    `measured`: the one shape every measured new hosting has, whatever the fleet's mix (PHP,
+    an alias, TLS, a MariaDB database), so every fleet size does the same work.
+    """
+    spec = replace(site_spec(index, ZONE), node="web1", ip=str(POOL_FIRST + index))
+    if measured:
+        spec = replace(
+            spec,
+            runtime=Runtime.PHP,
+            aliases=(f"www.{spec.site}.{ZONE}",),
+            tls=True,
+            engine=Engine.MARIADB,
+            db_quota_mb=256,
+        )
+    return f"requests/{spec.opd_code}/{spec.site}.yaml", request_text(spec)
 
 
 def write_sites(root: Path, start: int, stop: int, *, measured: bool = False) -> None:
     """Add requests start..stop-1 and commit them (a merge)."""
     for index in range(start, stop):
-        path, text = measured_request(index) if measured else site_request(index)
+        path, text = site_request(index, measured=measured)
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(text, encoding="utf-8")
     sh("git", "-C", str(root), "add", "-A")

@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 from opdhost.cli import cli
+from opdhost.model import Status
 from opdhost.synth import SYNTH_ENV, make_fleet, opd_code, request_text, site_name
 
 TARGET = 3.0
@@ -68,13 +69,13 @@ def build(root: Path, count: int, change: bool = True) -> None:
         return
     for index in range(0, 40, 4):  # 10 updates
         path = root / "requests" / opd_code(index) / f"{site_name(index)}.yaml"
-        path.write_text(request_text(index).replace("tls: true", "tls: false"))
+        path.write_text(request_text(index, tls=False))
     for index in (1, 2, 3):  # 3 suspensions
         path = root / "requests" / opd_code(index) / f"{site_name(index)}.yaml"
-        path.write_text(request_text(index, status="suspended"))
+        path.write_text(request_text(index, status=Status.SUSPENDED))
     for index in (5, 6):  # 2 decommissions
         path = root / "requests" / opd_code(index) / f"{site_name(index)}.yaml"
-        path.write_text(request_text(index, status="decommissioned"))
+        path.write_text(request_text(index, status=Status.DECOMMISSIONED))
     for index in range(count, count + 5):  # 5 new sites
         directory = root / "requests" / opd_code(index)
         directory.mkdir(parents=True, exist_ok=True)

@@ -10,8 +10,6 @@ is removed) and not reserved is taken. The written file goes through the same ch
 from __future__ import annotations
 
 import ipaddress
-import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,32 +17,9 @@ from opdhost.checks import check_fleet
 from opdhost.errors import AllocationError, Finding, FindingsError, has_errors
 from opdhost.fleet import Fleet
 from opdhost.ledger import DbUsage, WebUsage, usage
-from opdhost.model import Engine, Request, Runtime, expected_path, parse_request
+from opdhost.model import Engine, Request, expected_path, parse_request
 from opdhost.platform import Platform, WebNode
-
-
-@dataclass(frozen=True, slots=True)
-class NewSite:
-    """What the request letter asks for (the options of `opdhost new`)."""
-
-    opd_code: str
-    opd_name: str
-    contact_name: str
-    contact_email: str
-    letter_number: str
-    letter_date: str
-    agenda: str
-    site: str
-    runtime: Runtime
-    engine: Engine
-    storage_mb: int
-    bandwidth_mbit: int
-    db_quota_mb: int = 0
-    aliases: tuple[str, ...] = ()
-    tls: bool = True
-    contact_phone: str | None = None
-    node: str | None = None
-    ip: str | None = None
+from opdhost.writer import NewSite, request_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,57 +30,6 @@ class Placement:
     ip: str
     path: str
     text: str = field(repr=False)
-
-
-def _q(value: str) -> str:
-    """A YAML double-quoted scalar (JSON strings are valid YAML)."""
-    return json.dumps(value, ensure_ascii=False)
-
-
-_PLAIN = re.compile(r"[a-z0-9][a-z0-9.-]*")
-
-
-def _p(value: str) -> str:
-    """Plain when it is a harmless token (names, dates, IPs), else quoted: never raw YAML."""
-    return value if _PLAIN.fullmatch(value) else _q(value)
-
-
-def request_text(spec: NewSite, node: str, ip: str) -> str:
-    """The request file, in the documented field order, with a comment naming the letter."""
-    lines = [
-        "---",
-        "# Written by `opdhost new` from the request letter below; reviewed in its pull request.",
-        f"site: {_p(spec.site)}",
-        "opd:",
-        f"  code: {_p(spec.opd_code)}",
-        f"  name: {_q(spec.opd_name)}",
-        "  contact:",
-        f"    name: {_q(spec.contact_name)}",
-        f"    email: {_q(spec.contact_email)}",
-    ]
-    if spec.contact_phone:
-        lines.append(f"    phone: {_q(spec.contact_phone)}")
-    lines += [
-        "letter:",
-        f"  number: {_q(spec.letter_number)}",
-        f"  date: {_p(spec.letter_date)}",
-        f"  agenda: {_q(spec.agenda)}",
-        "status: active",
-        "web:",
-        f"  node: {_p(node)}",
-        f"  ip: {_p(ip)}",
-        f"  runtime: {spec.runtime.value}",
-        f"  storage_mb: {spec.storage_mb}",
-        f"  bandwidth_mbit: {spec.bandwidth_mbit}",
-    ]
-    if spec.aliases:
-        lines.append("  aliases:")
-        lines += [f"    - {_q(a)}" for a in spec.aliases]
-    lines += [f"  tls: {'true' if spec.tls else 'false'}", "database:"]
-    lines.append(f"  engine: {spec.engine.value}")
-    if spec.engine is not Engine.NONE:
-        lines.append(f"  quota_mb: {spec.db_quota_mb}")
-    return "\n".join(lines) + "\n"
 
 
 def _fits(node: WebNode, used: WebUsage, spec: NewSite) -> str | None:

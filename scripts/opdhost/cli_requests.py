@@ -23,6 +23,7 @@ from opdhost.platform import Platform, load_platform, platform_path
 from opdhost.review import run_review
 from opdhost.schema import PLATFORM_SCHEMA, REQUEST_SCHEMA, schema_text
 from opdhost.sources import default_base, has_commits
+from opdhost.writer import NewSite
 
 F = TypeVar("F", bound=Callable[..., Any])
 _DEFAULTS = SafetyPolicy()
@@ -301,7 +302,7 @@ def new(
     ]
     if missing:
         raise OpdhostError(f"a first request of {opd_code!r} needs {', '.join(missing)}")
-    spec = allocate.NewSite(
+    spec = NewSite(
         opd_code=opd_code,
         opd_name=opd_name or "",
         contact_name=contact_name or "",

@@ -4,7 +4,13 @@ enough to hold them, laid out like the repository (requests/, inventories/bench/
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
+
+from opdhost.model import Engine, Runtime
+from opdhost.writer import NewSite
+from opdhost.writer import request_text as write_request
 
 SYNTH_ENV = "bench"
 SITES_PER_NODE = 200
@@ -64,42 +70,37 @@ def opd_code(index: int) -> str:
     return f"opd{index % OPDS:02d}"
 
 
-def request_text(index: int, zone: str = "kab-contoh.go.id", status: str = "active") -> str:
+def site_spec(index: int, zone: str = "kab-contoh.go.id") -> NewSite:
     """A realistic request: PHP/static, MariaDB/PostgreSQL/none, an alias for a third."""
     site = site_name(index)
     node, slot = divmod(index, SITES_PER_NODE)
     net = ipaddress.IPv4Network(f"10.{100 + node // 200}.{node % 200}.0/24")
-    ip = ipaddress.IPv4Address(int(net.network_address) + 20 + slot)
-    engine = ("mariadb", "postgresql", "none")[index % 3]
-    lines = [
-        "---",
-        f"# Synthetic request {index}.",
-        f"site: {site}",
-        "opd:",
-        f"  code: {opd_code(index)}",
-        f"  name: Dinas Contoh Nomor {index % OPDS}",
-        "  contact:",
-        "    name: Petugas Contoh",
-        f"    email: petugas@{opd_code(index)}.{zone}",
-        '    phone: "+62 812 0000 0000"',
-        "letter:",
-        f"  number: 400/{index}/Setda/2026",
-        "  date: 2026-11-20",
-        f"  agenda: AG-2026-{index:05d}",
-        f"status: {status}",
-        "web:",
-        f"  node: web{node + 1}",
-        f"  ip: {ip}",
-        f"  runtime: {'static' if index % 5 == 4 else 'php'}",
-        f"  storage_mb: {1024 + (index % 8) * 256}",
-        f"  bandwidth_mbit: {5 + index % 20}",
-    ]
-    if index % 3 == 0:
-        lines += ["  aliases:", f"    - www.{site}.{zone}"]
-    lines += ["  tls: true", "database:", f"  engine: {engine}"]
-    if engine != "none":
-        lines.append(f"  quota_mb: {256 + (index % 4) * 256}")
-    return "\n".join(lines) + "\n"
+    engine = (Engine.MARIADB, Engine.POSTGRESQL, Engine.NONE)[index % 3]
+    return NewSite(
+        opd_code=opd_code(index),
+        opd_name=f"Dinas Contoh Nomor {index % OPDS}",
+        contact_name="Petugas Contoh",
+        contact_email=f"petugas@{opd_code(index)}.{zone}",
+        contact_phone="+62 812 0000 0000",
+        letter_number=f"400/{index}/Setda/2026",
+        letter_date="2026-11-20",
+        agenda=f"AG-2026-{index:05d}",
+        site=site,
+        runtime=Runtime.STATIC if index % 5 == 4 else Runtime.PHP,
+        engine=engine,
+        storage_mb=1024 + (index % 8) * 256,
+        bandwidth_mbit=5 + index % 20,
+        db_quota_mb=0 if engine is Engine.NONE else 256 + (index % 4) * 256,
+        aliases=(f"www.{site}.{zone}",) if index % 3 == 0 else (),
+        node=f"web{node + 1}",
+        ip=str(ipaddress.IPv4Address(int(net.network_address) + 20 + slot)),
+        comment=f"Synthetic request {index}.",
+    )
+
+
+def request_text(index: int, zone: str = "kab-contoh.go.id", **changes: Any) -> str:
+    """Request `index` as a file, with any NewSite field changed (`status=Status.SUSPENDED`)."""
+    return write_request(replace(site_spec(index, zone), **changes))
 
 
 def make_fleet(count: int, root: Path) -> Path:

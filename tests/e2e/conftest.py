@@ -19,46 +19,40 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opdhost.model import Engine, Runtime, Status
+from opdhost.writer import NewSite
+from opdhost.writer import request_text as write_request
 
 REPO = Path(__file__).resolve().parents[2]
 OPDHOST = Path(sys.executable).parent / "opdhost"
 APPLY_TIMEOUT = 1500
 
-REQUEST = """\
-site: {site}
-opd:
-  code: e2e
-  name: Dinas Uji Coba
-  contact:
-    name: Tester Satu
-    email: tester@e2e.kab-contoh.go.id
-letter:
-  number: 000/{n}/E2E/2026
-  date: 2026-11-20
-  agenda: AG-2026-9{n:03d}
-status: {status}
-web:
-  node: web1
-  ip: 10.203.0.{ip}
-  runtime: php
-  storage_mb: 256
-  bandwidth_mbit: {mbit}
-  aliases:
-    - www.{site}.kab-contoh.go.id
-  tls: true
-database:
-  engine: {engine}
-{quota}"""
-
-
 def request_text(
     site: str, ip: int, engine: str = "mariadb", status: str = "active", mbit: int = 10
 ) -> str:
-    """A valid request of the e2e agency (IP 10.203.0.<ip>; no quota without a database)."""
-    quota = "" if engine == "none" else "  quota_mb: 128\n"
-    return REQUEST.format(
-        site=site, n=ip, ip=ip, engine=engine, status=status, mbit=mbit, quota=quota
+    """A valid request of the e2e agency (IP 10.203.0.<ip>), written by opdhost's writer."""
+    db = Engine(engine)
+    spec = NewSite(
+        opd_code="e2e",
+        opd_name="Dinas Uji Coba",
+        contact_name="Tester Satu",
+        contact_email="tester@e2e.kab-contoh.go.id",
+        letter_number=f"000/{ip}/E2E/2026",
+        letter_date="2026-11-20",
+        agenda=f"AG-2026-9{ip:03d}",
+        site=site,
+        runtime=Runtime.PHP,
+        engine=db,
+        storage_mb=256,
+        bandwidth_mbit=mbit,
+        db_quota_mb=0 if db is Engine.NONE else 128,
+        aliases=(f"www.{site}.kab-contoh.go.id",),
+        node="web1",
+        ip=f"10.203.0.{ip}",
+        status=Status(status),
+        comment="An end-to-end test's request.",
     )
+    return write_request(spec)
 
 
 def sh(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:

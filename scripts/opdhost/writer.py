@@ -1,0 +1,109 @@
+"""The one writer of request files: `opdhost new`, the tests and the benchmarks all use it.
+
+A request is written in the documented field order, every value either a harmless plain token
+(names, dates, IPs) or a JSON-quoted string, never raw YAML; so whatever the caller passes,
+the file says exactly that, and the checks decide whether it is acceptable.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from opdhost.model import Engine, Runtime, Status
+
+NEW_COMMENT = (
+    "Written by `opdhost new` from the request letter below; reviewed in its pull request."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NewSite:
+    """What the request letter asks for (the options of `opdhost new`)."""
+
+    opd_code: str
+    opd_name: str
+    contact_name: str
+    contact_email: str
+    letter_number: str
+    letter_date: str
+    agenda: str
+    site: str
+    runtime: Runtime
+    engine: Engine
+    storage_mb: int
+    bandwidth_mbit: int
+    db_quota_mb: int = 0
+    aliases: tuple[str, ...] = ()
+    tls: bool = True
+    contact_phone: str | None = None
+    node: str | None = None
+    ip: str | None = None
+    hsts: bool = False
+    status: Status = Status.ACTIVE
+    db_name: str | None = None
+    db_user: str | None = None
+    comment: str = NEW_COMMENT
+
+
+def _q(value: str) -> str:
+    """A YAML double-quoted scalar (JSON strings are valid YAML)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+_PLAIN = re.compile(r"[a-z0-9][a-z0-9.-]*")
+
+
+def _p(value: str) -> str:
+    """Plain when it is a harmless token (names, dates, IPs), else quoted: never raw YAML."""
+    return value if _PLAIN.fullmatch(value) else _q(value)
+
+
+def request_text(spec: NewSite, node: str | None = None, ip: str | None = None) -> str:
+    """The request file, in the documented field order, with a comment naming its origin.
+
+    `node` and `ip` default to the spec's own (placement passes the ones it chose).
+    """
+    node = node or spec.node or ""
+    ip = ip or spec.ip or ""
+    lines = [
+        "---",
+        *(f"# {line}" for line in spec.comment.splitlines()),
+        f"site: {_p(spec.site)}",
+        "opd:",
+        f"  code: {_p(spec.opd_code)}",
+        f"  name: {_q(spec.opd_name)}",
+        "  contact:",
+        f"    name: {_q(spec.contact_name)}",
+        f"    email: {_q(spec.contact_email)}",
+    ]
+    if spec.contact_phone:
+        lines.append(f"    phone: {_q(spec.contact_phone)}")
+    lines += [
+        "letter:",
+        f"  number: {_q(spec.letter_number)}",
+        f"  date: {_p(spec.letter_date)}",
+        f"  agenda: {_q(spec.agenda)}",
+        f"status: {spec.status.value}",
+        "web:",
+        f"  node: {_p(node)}",
+        f"  ip: {_p(ip)}",
+        f"  runtime: {spec.runtime.value}",
+        f"  storage_mb: {spec.storage_mb}",
+        f"  bandwidth_mbit: {spec.bandwidth_mbit}",
+    ]
+    if spec.aliases:
+        lines.append("  aliases:")
+        lines += [f"    - {_q(a)}" for a in spec.aliases]
+    lines.append(f"  tls: {'true' if spec.tls else 'false'}")
+    if spec.hsts:
+        lines.append("  hsts: true")
+    lines += ["database:", f"  engine: {spec.engine.value}"]
+    if spec.engine is not Engine.NONE:
+        if spec.db_name:
+            lines.append(f"  name: {_q(spec.db_name)}")
+        if spec.db_user:
+            lines.append(f"  user: {_q(spec.db_user)}")
+        lines.append(f"  quota_mb: {spec.db_quota_mb}")
+    return "\n".join(lines) + "\n"
