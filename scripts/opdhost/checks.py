@@ -100,6 +100,39 @@ def uniqueness_findings(requests: Iterable[Request], zone: str) -> list[Finding]
         if req.database.engine is not Engine.NONE:
             claim("database name", req.database.name, req, "database.name")
             claim("database user", req.database.user, req, "database.user")
+    found += _nested_name_findings(requests, zone, claims)
+    return found
+
+
+def _nested_name_findings(
+    requests: Iterable[Request], zone: str, claims: Mapping[tuple[str, str], _Claim]
+) -> list[Finding]:
+    """A host name below another request's host name is that request's, never a neighbour's.
+
+    `portal.disdik.<zone>` served by another agency would receive the cookies disdik sets for
+    `.disdik.<zone>` and pass for disdik's own page: only disdik may hold names below it.
+    """
+    found: list[Finding] = []
+    suffix = "." + zone
+    for req in requests:
+        names_here = [(req.fqdn(zone), "site")]
+        names_here += [(a, f"web.aliases[{i}]") for i, a in enumerate(req.web.aliases)]
+        for name, field in names_here:
+            labels = name[: -len(suffix)].split(".") if name.endswith(suffix) else []
+            for cut in range(1, len(labels)):
+                parent = ".".join(labels[cut:]) + suffix
+                owner = claims.get(("host name", parent))
+                if owner is not None and owner.path != req.path:
+                    found.append(
+                        Finding(
+                            req.path,
+                            req.line(field),
+                            field,
+                            f"{name!r} is below {parent!r}, claimed by {owner.path}:"
+                            f"{owner.line} ({owner.field}): names below a site belong to it",
+                        )
+                    )
+                    break
     return found
 
 

@@ -384,3 +384,23 @@ def test_hsts_needs_tls(tmp_path: Path) -> None:
     result = validate(make_repo(tmp_path, {PATH: text}))
     assert result.exit_code == 1
     assert f"{PATH}:23: web.hsts: needs tls: true" in result.stdout
+
+
+def test_a_name_below_another_agencys_site_is_refused(tmp_path: Path) -> None:
+    # arsip would serve portal.disdik.<zone>: disdik's cookies and disdik's good name.
+    arsip = make_request(
+        "arsip",
+        "disdik",
+        "10.203.0.101",
+        **{"- www.arsip.kab-contoh.go.id": "- portal.disdik.kab-contoh.go.id"},
+    )
+    root = make_repo(tmp_path, {PATH: VALID, "requests/disdik/arsip.yaml": arsip})
+    result = validate(root)
+    assert result.exit_code == 1
+    assert (
+        "requests/disdik/arsip.yaml:21: web.aliases[0]: 'portal.disdik.kab-contoh.go.id' is "
+        "below 'disdik.kab-contoh.go.id', claimed by requests/disdik/disdik.yaml:1 (site)"
+    ) in result.stdout
+    own = make_request("arsip", "disdik", "10.203.0.101")  # www.arsip.<zone>: its own name
+    ok = make_repo(tmp_path / "ok", {PATH: VALID, "requests/disdik/arsip.yaml": own})
+    assert validate(ok).exit_code == 0
