@@ -36,13 +36,15 @@ def password(engine: str, site: str) -> str:
     return str(DB.file(f"{SECRETS}/{engine}-{site}.password").content_string).strip()
 
 
-def mariadb(client: testinfra.host.Host, site: str, database: str, sql: str) -> Outcome:
-    """Run SQL as the site's MariaDB user over TCP from a client node."""
+def mariadb(
+    client: testinfra.host.Host, site: str, database: str, sql: str, *, user: str | None = None
+) -> Outcome:
+    """Run SQL as the site's MariaDB user (named as the site unless given) over TCP."""
     result = client.run(
         "MYSQL_PWD=%s mariadb --protocol=TCP -h %s -u %s -N -B -e %s %s",
         password("mariadb", site),
         DB_IP,
-        site,
+        user or site,
         sql,
         database,
     )
@@ -50,14 +52,20 @@ def mariadb(client: testinfra.host.Host, site: str, database: str, sql: str) -> 
 
 
 def psql(
-    client: testinfra.host.Host, site: str, database: str, sql: str, host: str = DB_IP
+    client: testinfra.host.Host,
+    site: str,
+    database: str,
+    sql: str,
+    *,
+    host: str = DB_IP,
+    user: str | None = None,
 ) -> Outcome:
-    """Run SQL as the site's PostgreSQL role over TCP from a client node."""
+    """Run SQL as the site's PostgreSQL role (named as the site unless given) over TCP."""
     result = client.run(
         "PGPASSWORD=%s PGCONNECT_TIMEOUT=5 psql -XAt -v ON_ERROR_STOP=1 -h %s -U %s -d %s -c %s",
         password("postgresql", site),
         host,
-        site,
+        user or site,
         database,
         sql,
     )
@@ -114,6 +122,75 @@ def test_mariadb_site_user_sees_only_its_own_database() -> None:
     other = mariadb(WEB, "disdik", "disdik", "SELECT COUNT(*) FROM dinkes.news")
     assert other.rc != 0
     assert "denied" in other.err
+
+
+# Sites whose database names differ only where an `_` stands (vars/sites.yml). In a MariaDB
+# GRANT the database name is a pattern: unescaped, `ALL ON dis_ik.*` covers disdik too.
+UNDERSCORE_PAIRS = [
+    pytest.param("dis-ik", "dis_ik", "disdik", id="dis_ik-into-disdik"),
+    pytest.param("disdik", "disdik", "dis_ik", id="disdik-into-dis_ik"),
+]
+
+
+@pytest.mark.parametrize(("site", "own", "other"), UNDERSCORE_PAIRS)
+def test_mariadb_sites_differing_at_an_underscore_stay_apart(
+    site: str, own: str, other: str
+) -> None:
+    # The other site's data, as its owner would have it.
+    DB.check_output(
+        "mariadb -e %s",
+        f"CREATE TABLE IF NOT EXISTS {other}.kept (id INT PRIMARY KEY, note VARCHAR(50));"
+        f"REPLACE INTO {other}.kept VALUES (1, 'rahasia-{other}');"
+        f"DROP TABLE IF EXISTS {other}.intruder;",
+    )
+    mine = mariadb(
+        WEB,
+        site,
+        own,
+        "CREATE TABLE IF NOT EXISTS mine (id INT PRIMARY KEY); REPLACE INTO mine VALUES (1);"
+        "SELECT COUNT(*) FROM mine;",
+        user=own,
+    )
+    assert (mine.rc, mine.out) == (0, "1"), mine.err
+    listed = mariadb(WEB, site, own, "SHOW DATABASES", user=own)
+    assert set(listed.out.split()) == {own, "information_schema"}, listed.err
+    for attempt in (
+        f"SELECT note FROM {other}.kept",
+        f"INSERT INTO {other}.kept VALUES (2, 'masuk')",
+        f"UPDATE {other}.kept SET note = 'diubah'",
+        f"CREATE TABLE {other}.intruder (id INT)",
+    ):
+        done = mariadb(WEB, site, own, attempt, user=own)
+        assert done.rc != 0 and "denied" in done.err, (attempt, done.out, done.err)
+    kept = DB.check_output("mariadb -N -B -e %s", f"SELECT id, note FROM {other}.kept")
+    assert kept.split() == ["1", f"rahasia-{other}"]
+    tables = DB.check_output("mariadb -N -B -e %s", f"SHOW TABLES FROM {other}").split()
+    assert "intruder" not in tables
+
+
+@pytest.mark.parametrize(
+    ("site", "own", "other"),
+    [
+        pytest.param("dis-par", "dis_par", "dispar", id="dis_par-into-dispar"),
+        pytest.param("dispar", "dispar", "dis_par", id="dispar-into-dis_par"),
+    ],
+)
+def test_postgresql_sites_differing_at_an_underscore_stay_apart(
+    site: str, own: str, other: str
+) -> None:
+    mine = psql(
+        WEB,
+        site,
+        own,
+        "CREATE TABLE IF NOT EXISTS mine (id int PRIMARY KEY);"
+        "INSERT INTO mine VALUES (1) ON CONFLICT DO NOTHING; SELECT count(*) FROM mine;",
+        user=own,
+    )
+    assert mine.rc == 0 and mine.out.splitlines()[-1] == "1", mine.err
+    remote = psql(WEB, site, other, "CREATE TABLE intruder (id int)", user=own)
+    assert remote.rc != 0 and "no pg_hba.conf entry" in remote.err, remote.err
+    local = psql(DB, site, other, "CREATE TABLE intruder (id int)", host="127.0.0.1", user=own)
+    assert local.rc != 0 and "permission denied for database" in local.err, local.err
 
 
 def test_mariadb_refuses_the_site_user_from_another_node() -> None:
