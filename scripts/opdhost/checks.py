@@ -117,10 +117,16 @@ def _nested_name_findings(
     for req in requests:
         names_here = [(req.fqdn(zone), "site")]
         names_here += [(a, f"web.aliases[{i}]") for i, a in enumerate(req.web.aliases)]
+        own = req.fqdn(zone)
         for name, field in names_here:
+            exact = claims.get(("host name", name))
+            if exact is not None and exact.path != req.path:
+                continue  # already reported as a name claimed twice
             labels = name[: -len(suffix)].split(".") if name.endswith(suffix) else []
             for cut in range(1, len(labels)):
                 parent = ".".join(labels[cut:]) + suffix
+                if parent == own:
+                    break  # below its own name (a duplicate site name is reported as such)
                 owner = claims.get(("host name", parent))
                 if owner is not None and owner.path != req.path:
                     found.append(
