@@ -1,4 +1,4 @@
-"""The decisions apply makes before and after Ansible, without the lab.
+"""The decisions apply makes before and after Ansible (no lab needed).
 
 Which nodes a change visits and which sites their `*_only` lists name (from digests against
 the applied state), how a partial failure advances the applied state, and the lock. These
@@ -12,17 +12,36 @@ from pathlib import Path
 import pytest
 from opdhost.apply import SiteResult, Work, _new_state, node_digests, plan_work
 from opdhost.lock import LockedError, apply_lock
-from opdhost.model import Request, parse_request
+from opdhost.model import Engine, Request, Runtime, parse_request
 from opdhost.platform import Platform, load_platform, platform_path
 from opdhost.records import AppliedState
 from opdhost.render import render
 from opdhost.runner import RunResult, TaskResult
+from opdhost.writer import NewSite, request_text
 
-from .conftest import REPO, request_text
+from .conftest import REPO
 
 
 def _request(site: str, ip: int, engine: str = "mariadb", mbit: int = 10) -> Request:
-    text = request_text(site, ip, engine, mbit=mbit)
+    db = Engine(engine)
+    spec = NewSite(
+        opd_code="e2e",
+        opd_name="Dinas Uji Coba",
+        contact_name="Tester Satu",
+        contact_email="tester@e2e.kab-contoh.go.id",
+        letter_number=f"000/{ip}/E2E/2026",
+        letter_date="2026-11-20",
+        agenda=f"AG-2026-9{ip:03d}",
+        site=site,
+        runtime=Runtime.PHP,
+        engine=db,
+        storage_mb=256,
+        bandwidth_mbit=mbit,
+        db_quota_mb=0 if db is Engine.NONE else 128,
+        node="web1",
+        ip=f"10.203.0.{ip}",
+    )
+    text = request_text(spec)
     req, found = parse_request(text.encode(), f"requests/e2e/{site}.yaml")
     assert req is not None, found
     return req
