@@ -69,15 +69,6 @@ def test_nothing_changed_runs_nothing(platform: Platform) -> None:
     assert record is not None and record["ansible"] is None and record["nodes"] == []
 
 
-def test_no_secret_in_records_or_artifacts(platform: Platform) -> None:
-    secret = on_node("db1", "cat /etc/opdhost/secrets/mariadb-e2ebaru.password", check=True)
-    password = secret.stdout.strip()
-    assert len(password) >= 16
-    for path in platform.records.rglob("*"):
-        if path.is_file():
-            assert password not in path.read_text(errors="replace"), path
-
-
 def test_check_mode_shows_the_diff_and_changes_nothing(platform: Platform) -> None:
     platform.write("e2ebaru", 190, mbit=20)
     platform.commit("e2ebaru: 20 Mbit/s")
