@@ -112,9 +112,12 @@ _OFFENDING_FILE = re.compile(r"Offending \S+ key in (\S+?):\d+")
 
 
 def _shown_path(path: Path) -> str:
-    """A path relative to the current directory when it is under it, else absolute."""
+    """A path relative to the current directory when it is under it (not /), else absolute."""
+    cwd = Path.cwd().resolve()
+    if cwd == Path(cwd.anchor):
+        return str(path)
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return str(path.resolve().relative_to(cwd))
     except ValueError:
         return str(path)
 
@@ -338,6 +341,11 @@ def run_playbook(
                 cmdline=cmdline,
                 envvars={
                     "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+                    # ansible-runner turns host key checking off unless told otherwise; Ansible
+                    # then passes StrictHostKeyChecking=no before the inventory's own options,
+                    # and ssh takes the first: a changed key would only warn. The inventory
+                    # decides (the lab turns it off for its own nodes).
+                    "ANSIBLE_HOST_KEY_CHECKING": "True",
                     "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
                     "ANSIBLE_NOCOLOR": "1",
                     "PATH": _search_path(),
