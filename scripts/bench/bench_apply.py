@@ -7,7 +7,7 @@
 What it measures, in one run, on four containers `opdhost-bench-{web1,db1,ns1,ns2}` (network
 opdhost-bench, 10.216.0.0/22, a web1 pool of 700 addresses; removed at the end unless --keep):
   * adding one hosting, from `opdhost apply` to verified, to fleets of each size (the fleets
-    come from opdhost.synth's request generator, moved onto this platform), `--repeat` times
+    come from synth's request generator, moved onto this platform), `--repeat` times
     in a row (default 2; the best counts, all are printed);
   * a no-change `opdhost apply --all` over the largest fleet (every site converged again);
   * the floor: the same work for one new hosting done by a plain shell script of the
@@ -38,9 +38,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from opdhost.model import Engine, Runtime
-from opdhost.synth import site_spec
-from opdhost.writer import request_text
+from opdhost.fleet.model import Engine, Runtime
+from opdhost.fleet.writer import request_text
+from synth import site_spec
 
 REPO = Path(__file__).resolve().parents[2]
 OPDHOST = Path(sys.executable).parent / "opdhost"
@@ -264,7 +264,7 @@ def down() -> None:
 
 
 def site_request(index: int, *, measured: bool = False) -> tuple[str, str]:
-    """opdhost.synth's request `index`, moved to web1 and this platform's pool.
+    """synth's request `index`, moved to web1 and this platform's pool.
 
     `measured`: the one shape every measured new hosting has, whatever the fleet's mix (PHP,
     an alias, TLS, a MariaDB database), so every fleet size does the same work.

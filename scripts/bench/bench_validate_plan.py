@@ -27,16 +27,16 @@ from pathlib import Path
 
 import yaml
 from click.testing import CliRunner
-from opdhost.cli import cli
-from opdhost.model import Status
-from opdhost.synth import SYNTH_ENV, make_fleet, opd_code, request_text, site_name
+from opdhost.cli.main import cli
+from opdhost.fleet.model import Status
+from synth import SYNTH_ENV, make_fleet, opd_code, request_text, site_name
 
 TARGET = 3.0
 _RSS_CODE = """
 import sys
 from pathlib import Path
-from opdhost.platform import load_platform, platform_path
-from opdhost.review import run_review
+from opdhost.fleet.platform import load_platform, platform_path
+from opdhost.fleet.review import run_review
 root = Path(sys.argv[1])
 result = run_review(root, load_platform(platform_path(root, "bench")), "HEAD")
 assert result.ok, result.findings[:3]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from opdhost.synth import make_fleet
+from synth import make_fleet
 
 
 def main() -> None:

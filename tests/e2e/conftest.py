@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opdhost.model import Engine, Runtime, Status
-from opdhost.writer import NewSite
-from opdhost.writer import request_text as write_request
+from opdhost.fleet.model import Engine, Runtime, Status
+from opdhost.fleet.writer import NewSite
+from opdhost.fleet.writer import request_text as write_request
 
 REPO = Path(__file__).resolve().parents[2]
 OPDHOST = Path(sys.executable).parent / "opdhost"

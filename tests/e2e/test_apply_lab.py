@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from opdhost.lock import apply_lock
+from opdhost.apply.lock import apply_lock
 
 from .conftest import Platform, on_node, request_text, sh, wait_services
 

@@ -17,7 +17,7 @@ import dns.query
 import dns.rdataclass
 import dns.rdatatype
 import pytest
-from opdhost.lab_nodes import NETWORK, NODES
+from opdhost.lab.nodes import NETWORK, NODES
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("lab_up")]
 BYSTANDER = "opdhost-lab-test-bystander"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from opdhost.cli import cli
-from opdhost.platform import Platform, load_platform, platform_path
+from opdhost.cli.main import cli
+from opdhost.fleet.platform import Platform, load_platform, platform_path
 
 REPO = Path(__file__).resolve().parents[2]
 

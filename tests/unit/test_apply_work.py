@@ -10,14 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from opdhost.apply import SiteResult, Work, _new_state, node_digests, plan_work
-from opdhost.lock import LockedError, apply_lock
-from opdhost.model import Engine, Request, Runtime, parse_request
-from opdhost.platform import Platform, load_platform, platform_path
-from opdhost.records import AppliedState
-from opdhost.render import render
-from opdhost.runner import RunResult, TaskResult
-from opdhost.writer import NewSite, request_text
+from opdhost.apply.lock import LockedError, apply_lock
+from opdhost.apply.pipeline import SiteResult, Work, _new_state, node_digests, plan_work
+from opdhost.apply.records import AppliedState
+from opdhost.apply.render import render
+from opdhost.apply.runner import RunResult, TaskResult
+from opdhost.fleet.model import Engine, Request, Runtime, parse_request
+from opdhost.fleet.platform import Platform, load_platform, platform_path
+from opdhost.fleet.writer import NewSite, request_text
 
 from .conftest import REPO
 

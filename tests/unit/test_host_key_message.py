@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from opdhost.runner import RunResult, _Collector, host_key_message
+from opdhost.apply.runner import RunResult, _Collector, host_key_message
 
 CHANGED = (
     "Failed to connect to the host via ssh: "

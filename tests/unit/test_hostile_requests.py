@@ -17,14 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from opdhost import records as records_module
-from opdhost.apply import DirtyTreeError, Options, check_clean
-from opdhost.fastschema import python_pattern
-from opdhost.lock import LockDirError, LockedError, apply_lock, lock_path
-from opdhost.records import Records
-from opdhost.schema import REQUEST_SCHEMA, check, fast_check
-from opdhost.verify import Expect, check_http
-from opdhost.yamlload import Document
+from opdhost.apply import records as records_module
+from opdhost.apply.lock import LockDirError, LockedError, apply_lock, lock_path
+from opdhost.apply.pipeline import DirtyTreeError, Options, check_clean
+from opdhost.apply.records import Records
+from opdhost.apply.verify import Expect, check_http
+from opdhost.fleet.fastschema import python_pattern
+from opdhost.fleet.schema import REQUEST_SCHEMA, check, fast_check
+from opdhost.fleet.yamlload import Document
 
 from .conftest import PATH, VALID, git, git_repo, make_repo, make_request, opdhost, validate
 

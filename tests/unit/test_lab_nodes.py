@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import yaml
-from opdhost import lab_ssh
-from opdhost.lab_nodes import (
+from opdhost.lab import ssh as lab_ssh
+from opdhost.lab.nodes import (
     GATEWAY,
     IMAGE,
     IP_RANGE,

@@ -10,9 +10,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from opdhost.lab import HostFacts, preflight_problems
-from opdhost.lab_errors import PodmanError
-from opdhost.lab_podman import Podman
+from opdhost.lab.errors import PodmanError
+from opdhost.lab.manage import HostFacts, preflight_problems
+from opdhost.lab.podman import Podman
 
 GOOD_CONF = '[containers]\ndefault_ulimits = ["nofile=20000:20000"]\n[engine]\nruntime = "runc"\n'
 GOOD_IMAGE = {"Id": "abc", "Config": {"Cmd": ["/sbin/init"], "Labels": {"opdhost.hash": "1"}}}

@@ -11,8 +11,8 @@ import dns.message
 import dns.rcode
 import dns.rrset
 import pytest
-from opdhost.livedns import Server, live_dns_findings
-from opdhost.model import parse_request
+from opdhost.fleet.livedns import Server, live_dns_findings
+from opdhost.fleet.model import parse_request
 
 from .conftest import PATH, REPO, VALID, git, make_repo, opdhost, write_files
 

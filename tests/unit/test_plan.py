@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from opdhost.model import parse_request
-from opdhost.output import plan_markdown
-from opdhost.plan import Action, Plan, SafetyPolicy, SiteChange, compute_plan
+from opdhost.fleet.formats import plan_markdown
+from opdhost.fleet.model import parse_request
+from opdhost.fleet.plan import Action, Plan, SafetyPolicy, SiteChange, compute_plan
 
 from .conftest import REPO, git, git_repo, opdhost, write_files
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from opdhost.model import Request, parse_request
-from opdhost.platform import Platform, load_platform, platform_path
-from opdhost.render import render
+from opdhost.apply.render import render
+from opdhost.fleet.model import Request, parse_request
+from opdhost.fleet.platform import Platform, load_platform, platform_path
 
 from .conftest import REPO
 

@@ -6,10 +6,10 @@ import json
 
 import jsonschema
 import pytest
-from opdhost import fastschema
-from opdhost.model import parse_request
-from opdhost.schema import REQUEST_SCHEMA, fast_check, schema_text, validator
-from opdhost.yamlload import load_document
+from opdhost.fleet import fastschema
+from opdhost.fleet.model import parse_request
+from opdhost.fleet.schema import REQUEST_SCHEMA, fast_check, schema_text, validator
+from opdhost.fleet.yamlload import load_document
 
 from .conftest import PATH, VALID, opdhost
 from .test_bad_input import CASES

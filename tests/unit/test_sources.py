@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from opdhost.sources import blob_id, read_blobs, tree_blobs
+from opdhost.fleet.sources import blob_id, read_blobs, tree_blobs
 
 from .conftest import PATH, VALID, git, git_repo, make_repo, opdhost
 

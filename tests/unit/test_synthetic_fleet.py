@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from opdhost import synth
+import synth
 
 from .conftest import REPO, opdhost
 

@@ -1,6 +1,6 @@
 """`opdhost apply`: the plan from the last applied state, run through ansible-runner.
 
-Thin: parse options, call opdhost.apply, render the plan, a live progress line from the
+Thin: parse options, call opdhost.apply.pipeline, render the plan, a live progress line from the
 runner's events, and a summary table (or one JSON document with --json, for CI).
 """
 
@@ -15,10 +15,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from opdhost.apply import GuardError, Options, Outcome, Work, apply
-from opdhost.cli_requests import find_root, platform_options, reports_errors
-from opdhost.plan import Plan
-from opdhost.runner import Progress
+from opdhost.apply.pipeline import GuardError, Options, Outcome, Work, apply
+from opdhost.apply.runner import Progress
+from opdhost.cli.requests import find_root, platform_options, reports_errors
+from opdhost.fleet.plan import Plan
 
 _STYLE = {"ok": "green", "check": "cyan", "failed": "red", "not-run": "yellow"}
 

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from opdhost.lab_ssh import AUTHORIZED_KEYS, AuthorizedKey
+from opdhost.lab.ssh import AUTHORIZED_KEYS, AuthorizedKey
 
 NETWORK = "opdhost-lab"
 SUBNET = "10.203.0.0/24"
@@ -39,7 +39,7 @@ class Node:
         return PREFIX + self.name
 
 
-# Every node runs sshd: Ansible reaches the lab over SSH (opdhost.lab_ssh).
+# Every node runs sshd: Ansible reaches the lab over SSH (opdhost.lab.ssh).
 NODES: tuple[Node, ...] = (
     Node("web1", "10.203.0.11", ("apache2", "php8.2-fpm", "ssh"), ("NET_ADMIN",)),
     # postgresql.service is a no-op umbrella, active even when the cluster is down: the

@@ -11,11 +11,11 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from opdhost import names
 from opdhost.errors import Finding
-from opdhost.ledger import Usage
-from opdhost.model import Engine, Request, Status
-from opdhost.platform import Platform
+from opdhost.fleet import names
+from opdhost.fleet.ledger import Usage
+from opdhost.fleet.model import Engine, Request, Status
+from opdhost.fleet.platform import Platform
 
 IMMUTABLE = ("web.node", "database.engine", "database.name", "database.user")
 """Fields an existing hosting cannot change in place (data would be stranded)."""

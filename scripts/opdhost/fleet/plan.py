@@ -12,7 +12,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from opdhost.model import Request, Status
+from opdhost.fleet.model import Request, Status
 
 
 class Action(enum.StrEnum):

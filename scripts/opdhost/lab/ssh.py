@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from opdhost.lab_errors import LabError
+from opdhost.lab.errors import LabError
 
 # The inventory (inventories/lab/hosts.yml) names this path; a unit test keeps them equal.
 KEY = Path("/var/lib/opdhost/lab/id_ed25519")

@@ -11,8 +11,8 @@ import json
 from collections.abc import Sequence
 
 from opdhost.errors import Finding, Severity
-from opdhost.ledger import LedgerRow
-from opdhost.plan import Action, FieldChange, Plan, SiteChange
+from opdhost.fleet.ledger import LedgerRow
+from opdhost.fleet.plan import Action, FieldChange, Plan, SiteChange
 
 _SYMBOL = {
     Action.CREATE: "+",

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opdhost import lab_ssh
-from opdhost.lab_errors import LabError, PreflightError, ServiceError
-from opdhost.lab_nodes import (
+from opdhost.apply.lock import LockDirError, default_lock_dir, open_private
+from opdhost.lab import ssh as lab_ssh
+from opdhost.lab.errors import LabError, PreflightError, ServiceError
+from opdhost.lab.nodes import (
     GATEWAY,
     IMAGE,
     IP_RANGE,
@@ -37,8 +38,7 @@ from opdhost.lab_nodes import (
     recreate_reason,
     run_args,
 )
-from opdhost.lab_podman import Podman
-from opdhost.lock import LockDirError, default_lock_dir, open_private
+from opdhost.lab.podman import Podman
 
 BASE_IMAGE = "localhost/opdhost-base:bookworm"
 CONTAINERS_CONF = Path("/etc/containers/containers.conf")
@@ -119,7 +119,7 @@ def preflight(podman: Podman) -> str:
 def _locked() -> Iterator[None]:
     """One lab operation at a time on this machine (two `up`s would race on names)."""
     try:
-        fd = open_private(default_lock_dir() / LOCK_NAME)  # root-only: see opdhost.lock
+        fd = open_private(default_lock_dir() / LOCK_NAME)  # root-only: see opdhost.apply.lock
     except LockDirError as exc:
         raise LabError(str(exc)) from exc
     try:

@@ -16,12 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opdhost.errors import FindingsError, GitError, OpdhostError, Severity, has_errors
-from opdhost.lock import apply_lock
-from opdhost.model import Request
-from opdhost.plan import Action, Plan, SafetyPolicy, compute_plan
-from opdhost.platform import Platform, load_platform, platform_path
-from opdhost.records import (
+from opdhost.apply.lock import apply_lock
+from opdhost.apply.records import (
     AppliedState,
     NodeState,
     Records,
@@ -30,9 +26,8 @@ from opdhost.records import (
     new_run_id,
     now_iso,
 )
-from opdhost.render import render
-from opdhost.review import Review, run_review
-from opdhost.runner import (
+from opdhost.apply.render import render
+from opdhost.apply.runner import (
     Progress,
     RunResult,
     TaskResult,
@@ -40,7 +35,12 @@ from opdhost.runner import (
     cancelled,
     run_playbook,
 )
-from opdhost.verify import Verification, verify
+from opdhost.apply.verify import Verification, verify
+from opdhost.errors import FindingsError, GitError, OpdhostError, Severity, has_errors
+from opdhost.fleet.model import Request
+from opdhost.fleet.plan import Action, Plan, SafetyPolicy, compute_plan
+from opdhost.fleet.platform import Platform, load_platform, platform_path
+from opdhost.fleet.review import Review, run_review
 
 ONLY_KEYS = {"apache_vhost_sites": "apache_vhost_only", "database_sites": "database_only"}
 """Per role: its site list, and the list naming the sites a run touches (`[]` = all)."""

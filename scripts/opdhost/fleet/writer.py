@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from opdhost.model import Engine, Runtime, Status
+from opdhost.fleet.model import Engine, Runtime, Status
 
 NEW_COMMENT = (
     "Written by `opdhost new` from the request letter below; reviewed in its pull request."

@@ -15,10 +15,10 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from opdhost import names
 from opdhost.errors import Finding
-from opdhost.schema import REQUEST_SCHEMA, check
-from opdhost.yamlload import Document, load_document
+from opdhost.fleet import names
+from opdhost.fleet.schema import REQUEST_SCHEMA, check
+from opdhost.fleet.yamlload import Document, load_document
 
 
 class Status(enum.StrEnum):

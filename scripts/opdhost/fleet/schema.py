@@ -11,8 +11,8 @@ import jsonschema
 from jsonschema.exceptions import ValidationError
 
 from opdhost.errors import Finding
-from opdhost.fastschema import Check, compile_schema, python_patterns
-from opdhost.yamlload import Document
+from opdhost.fleet.fastschema import Check, compile_schema, python_patterns
+from opdhost.fleet.yamlload import Document
 
 REQUEST_SCHEMA = "request.schema.json"
 PLATFORM_SCHEMA = "platform.schema.json"

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from opdhost.errors import Finding, FindingsError
-from opdhost.schema import PLATFORM_SCHEMA, check
-from opdhost.yamlload import Document, load_document
+from opdhost.fleet.schema import PLATFORM_SCHEMA, check
+from opdhost.fleet.yamlload import Document, load_document
 
 PLATFORM_FILE = Path("group_vars") / "all" / "platform.yml"
 

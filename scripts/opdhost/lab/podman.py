@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Sequence
 from typing import Any
 
-from opdhost.lab_errors import PodmanError
+from opdhost.lab.errors import PodmanError
 
 # Podman's own messages that mean "the host is not configured", mapped to the fix.
 _KNOWN_FAILURES = {

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from opdhost.errors import Finding, GitError
-from opdhost.yamlload import MAX_BYTES
+from opdhost.fleet.yamlload import MAX_BYTES
 
 REQUESTS_DIR = "requests"
 IGNORED_NAMES = frozenset({"README.md", ".gitkeep"})

@@ -18,7 +18,7 @@ import dns.rcode
 import dns.rdatatype
 
 from opdhost.errors import Finding
-from opdhost.model import Request
+from opdhost.fleet.model import Request
 
 
 class _BadAnswerError(Exception):

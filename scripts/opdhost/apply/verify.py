@@ -26,9 +26,9 @@ import dns.rcode
 import dns.rdatatype
 from cryptography import x509
 
-from opdhost.model import Engine, Request, Status
-from opdhost.platform import Platform
-from opdhost.runner import RunResult, run_playbook
+from opdhost.apply.runner import RunResult, run_playbook
+from opdhost.fleet.model import Engine, Request, Status
+from opdhost.fleet.platform import Platform
 
 TIMEOUT = 3.0
 SITE_HEADER = "X-Opdhost-Site"

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from opdhost.model import Engine, Request, Status
-from opdhost.platform import Platform
+from opdhost.fleet.model import Engine, Request, Status
+from opdhost.fleet.platform import Platform
 
 
 @dataclass(slots=True)

@@ -13,13 +13,13 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from opdhost.checks import check_fleet
 from opdhost.errors import AllocationError, Finding, FindingsError, has_errors
-from opdhost.fleet import Fleet
-from opdhost.ledger import DbUsage, WebUsage, usage
-from opdhost.model import Engine, Request, expected_path, parse_request
-from opdhost.platform import Platform, WebNode
-from opdhost.writer import NewSite, request_text
+from opdhost.fleet.checks import check_fleet
+from opdhost.fleet.ledger import DbUsage, WebUsage, usage
+from opdhost.fleet.loading import Fleet
+from opdhost.fleet.model import Engine, Request, expected_path, parse_request
+from opdhost.fleet.platform import Platform, WebNode
+from opdhost.fleet.writer import NewSite, request_text
 
 
 @dataclass(frozen=True, slots=True)

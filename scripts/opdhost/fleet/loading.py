@@ -10,8 +10,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from opdhost.errors import Finding, Severity
-from opdhost.model import Request, parse_request
-from opdhost.sources import is_request_path, read_blobs, tree_entries, working_tree
+from opdhost.fleet.model import Request, parse_request
+from opdhost.fleet.sources import is_request_path, read_blobs, tree_entries, working_tree
 
 
 @dataclass(slots=True)

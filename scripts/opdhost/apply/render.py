@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from opdhost import names
-from opdhost.model import Engine, Request, Status
-from opdhost.platform import Platform
+from opdhost.fleet import names
+from opdhost.fleet.model import Engine, Request, Status
+from opdhost.fleet.platform import Platform
 
 NodeVars = dict[str, object]
 

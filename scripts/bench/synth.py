@@ -8,9 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from opdhost.model import Engine, Runtime
-from opdhost.writer import NewSite
-from opdhost.writer import request_text as write_request
+from opdhost.fleet.model import Engine, Runtime
+from opdhost.fleet.writer import NewSite
+from opdhost.fleet.writer import request_text as write_request
 
 SYNTH_ENV = "bench"
 SITES_PER_NODE = 200

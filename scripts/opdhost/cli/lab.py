@@ -1,6 +1,6 @@
 """`opdhost lab up | down | status`: bring the local container lab up, down, and report it.
 
-Thin: it calls opdhost.lab and prints the results with rich; LabError becomes a red message
+Thin: it calls opdhost.lab.manage and prints the results with rich; LabError becomes a red message
 with its fix and exit 1 (never a traceback).
 """
 
@@ -14,9 +14,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from opdhost import lab as lab_ops
-from opdhost.lab_errors import LabError
-from opdhost.lab_nodes import NETWORK
+from opdhost.lab import manage as lab_ops
+from opdhost.lab.errors import LabError
+from opdhost.lab.nodes import NETWORK
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from opdhost import __version__
-from opdhost.cli_apply import apply_command
-from opdhost.cli_lab import lab
-from opdhost.cli_requests import register_request_commands
+from opdhost.cli.apply import apply_command
+from opdhost.cli.lab import lab
+from opdhost.cli.requests import register_request_commands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -13,17 +13,19 @@ from typing import Any, TypeVar
 
 import click
 
-from opdhost import allocate, livedns, output
 from opdhost.errors import FindingsError, OpdhostError, has_errors
-from opdhost.fleet import load_working_tree
-from opdhost.ledger import ledger
-from opdhost.model import Engine, Runtime
-from opdhost.plan import SafetyPolicy
-from opdhost.platform import Platform, load_platform, platform_path
-from opdhost.review import run_review
-from opdhost.schema import PLATFORM_SCHEMA, REQUEST_SCHEMA, schema_text
-from opdhost.sources import default_base, has_commits
-from opdhost.writer import NewSite
+from opdhost.fleet import allocation as allocate
+from opdhost.fleet import formats as output
+from opdhost.fleet import livedns
+from opdhost.fleet.ledger import ledger
+from opdhost.fleet.loading import load_working_tree
+from opdhost.fleet.model import Engine, Runtime
+from opdhost.fleet.plan import SafetyPolicy
+from opdhost.fleet.platform import Platform, load_platform, platform_path
+from opdhost.fleet.review import run_review
+from opdhost.fleet.schema import PLATFORM_SCHEMA, REQUEST_SCHEMA, schema_text
+from opdhost.fleet.sources import default_base, has_commits
+from opdhost.fleet.writer import NewSite
 
 F = TypeVar("F", bound=Callable[..., Any])
 _DEFAULTS = SafetyPolicy()

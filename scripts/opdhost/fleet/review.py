@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from opdhost.checks import check_fleet
 from opdhost.errors import Finding, has_errors
-from opdhost.fleet import Fleet, load_ref, load_working_tree
-from opdhost.plan import Plan, compute_plan
-from opdhost.platform import Platform
-from opdhost.sources import resolve_ref
+from opdhost.fleet.checks import check_fleet
+from opdhost.fleet.loading import Fleet, load_ref, load_working_tree
+from opdhost.fleet.plan import Plan, compute_plan
+from opdhost.fleet.platform import Platform
+from opdhost.fleet.sources import resolve_ref
 
 
 @dataclass(slots=True)
