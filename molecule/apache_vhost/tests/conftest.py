@@ -21,6 +21,15 @@ class Reply:
     headers: str
     body: str
 
+    def header(self, name: str) -> list[str]:
+        """Every value of the response header `name` (case-insensitive), in order."""
+        values = []
+        for line in self.headers.splitlines():
+            key, sep, value = line.partition(":")
+            if sep and key.strip().lower() == name.lower():
+                values.append(value.strip())
+        return values
+
 
 def fetch(
     host: testinfra.host.Host, name: str, ip: str, *, https: bool = False, path: str = "/"

@@ -12,7 +12,7 @@ import subprocess
 import time
 
 import testinfra
-from conftest import ZONE, fetch
+from conftest import CA, ZONE, fetch
 
 DISDIK = ("disdik", "10.211.0.100")
 DINKES = ("dinkes", "10.211.0.101")
@@ -25,13 +25,17 @@ SSH_OPTS = (
 )
 
 
-def test_sites_answer_http_by_name_and_ip(node: testinfra.host.Host) -> None:
-    page = fetch(node, f"disdik.{ZONE}", DISDIK[1])
+def test_sites_answer_by_name_alias_and_ip(node: testinfra.host.Host) -> None:
+    page = fetch(node, f"disdik.{ZONE}", DISDIK[1], https=True)
     assert page.status == 200
     assert "Dinas Pendidikan" in page.body
-    alias = fetch(node, f"www.disdik.{ZONE}", DISDIK[1])
+    alias = fetch(node, f"www.disdik.{ZONE}", DISDIK[1], https=True)
     assert alias.status == 200 and "Dinas Pendidikan" in alias.body
-    by_ip = node.run(f"curl -sS --max-time 10 http://{DINKES[1]}/")
+    # By IP (no name of the site): plain HTTP sends the browser to the site's own name.
+    by_ip = node.run(
+        f"curl -sS --max-time 10 -L --cacert {CA} --resolve dinkes.{ZONE}:443:{DINKES[1]} "
+        f"http://{DINKES[1]}/"
+    )
     assert by_ip.rc == 0 and f"dinkes.{ZONE}" in by_ip.stdout  # the placeholder page
 
 
@@ -59,7 +63,7 @@ def test_ca_key_stays_root_only(node: testinfra.host.Host) -> None:
 
 
 def test_php_runs_as_the_site_user(node: testinfra.host.Host) -> None:
-    page = fetch(node, f"disdik.{ZONE}", DISDIK[1], path="/whoami.php")
+    page = fetch(node, f"disdik.{ZONE}", DISDIK[1], https=True, path="/whoami.php")
     assert page.status == 200
     assert page.body.strip() == "s-disdik"
     pools = node.file("/etc/php/8.2/fpm/pool.d/opdhost-sites.conf").content_string
@@ -69,7 +73,7 @@ def test_php_runs_as_the_site_user(node: testinfra.host.Host) -> None:
 
 
 def test_one_site_cannot_read_another(node: testinfra.host.Host) -> None:
-    page = fetch(node, f"disdik.{ZONE}", DISDIK[1], path="/peek.php")
+    page = fetch(node, f"disdik.{ZONE}", DISDIK[1], https=True, path="/peek.php")
     assert page.body.strip() == "DENIED"
     direct = node.run("runuser -u s-disdik -- cat /srv/www/dinkes/public/index.html")
     assert direct.rc != 0 and "Permission denied" in direct.stderr
@@ -78,10 +82,11 @@ def test_one_site_cannot_read_another(node: testinfra.host.Host) -> None:
 
 
 def test_htaccess_cannot_borrow_another_sites_php(node: testinfra.host.Host) -> None:
-    page = fetch(node, f"dinkes.{ZONE}", DINKES[1], path="/sneaky/x.php")
+    page = fetch(node, f"dinkes.{ZONE}", DINKES[1], https=True, path="/sneaky/x.php")
     assert page.status == 500  # SetHandler is not allowed in .htaccess
     assert "RAN AS" not in page.body
-    assert fetch(node, f"dinkes.{ZONE}", DINKES[1]).status == 200  # the rest of the site is fine
+    rest = fetch(node, f"dinkes.{ZONE}", DINKES[1], https=True)
+    assert rest.status == 200  # the rest of the site is fine
 
 
 def test_sftp_is_jailed_to_the_site(node: testinfra.host.Host) -> None:
@@ -97,7 +102,8 @@ def test_sftp_is_jailed_to_the_site(node: testinfra.host.Host) -> None:
     assert "No such file or directory" in out.stderr  # /etc does not exist in the jail
     uploaded = node.file("/srv/www/disdik/public/upload.txt")
     assert uploaded.user == "s-disdik" and uploaded.mode == 0o640
-    assert fetch(node, f"disdik.{ZONE}", DISDIK[1], path="/upload.txt").body == "hello from sftp\n"
+    served = fetch(node, f"disdik.{ZONE}", DISDIK[1], https=True, path="/upload.txt")
+    assert served.body == "hello from sftp\n"
     shell = node.run(f"ssh {SSH_OPTS} s-disdik@{DISDIK[1]} id")
     assert "uid=" not in shell.stdout and "sftp connections only" in shell.stdout + shell.stderr
     home = node.file("/srv/www/disdik")
@@ -140,7 +146,7 @@ def test_decommissioned_site_is_gone_with_its_archive(node: testinfra.host.Host)
 
 
 def test_access_logs_record_bytes_sent_per_site(node: testinfra.host.Host) -> None:
-    fetch(node, f"disdik.{ZONE}", DISDIK[1], path="/index.html")
+    fetch(node, f"disdik.{ZONE}", DISDIK[1], https=True, path="/index.html")
     log = node.file("/var/log/apache2/sites/disdik-access.log").content_string
     line = re.compile(
         rf"^disdik\.{re.escape(ZONE)} \S+ \S+ \S+ \[[^\]]+\] "
@@ -163,7 +169,7 @@ def test_refused_change_left_the_working_config(node: testinfra.host.Host) -> No
 
 
 def test_site_added_alone_is_served(node: testinfra.host.Host) -> None:
-    page = fetch(node, f"www.dispar.{ZONE}", DISPAR[1])
+    page = fetch(node, f"www.dispar.{ZONE}", DISPAR[1], https=True)
     assert page.status == 200 and f"dispar.{ZONE}" in page.body
     assert node.user("s-dispar").exists
     addrs = node.check_output("ip -o -4 addr show dev eth0")
@@ -195,6 +201,92 @@ def test_drift_was_repaired_and_is_served(node: testinfra.host.Host) -> None:
         )
 
 
+def test_http_redirects_to_https_except_acme_challenges(node: testinfra.host.Host) -> None:
+    """TLS sites answer port 80 with a permanent redirect to the name that was asked for."""
+    for name in (f"disdik.{ZONE}", f"www.disdik.{ZONE}"):
+        moved = fetch(node, name, DISDIK[1], path="/berita/2026?page=2")
+        assert moved.status == 301, name
+        assert moved.header("Location") == [f"https://{name}/berita/2026?page=2"]
+    assert fetch(node, f"dispar.{ZONE}", DISPAR[1]).header("Location") == [
+        f"https://dispar.{ZONE}/"
+    ]
+    token = fetch(node, f"disdik.{ZONE}", DISDIK[1], path="/.well-known/acme-challenge/mol-token")
+    assert (token.status, token.body) == (200, "mol-acme-token\n")
+    assert token.header("Strict-Transport-Security") == [], "HSTS is never sent over plain HTTP"
+    # A suspended site answers 503 on every port, without redirecting first.
+    assert fetch(node, f"bappeda.{ZONE}", BAPPEDA[1], path="/x").header("Location") == []
+
+
+def test_hsts_only_where_requested_and_only_over_https(node: testinfra.host.Host) -> None:
+    hsts = fetch(node, f"disdik.{ZONE}", DISDIK[1], https=True)
+    assert hsts.header("Strict-Transport-Security") == ["max-age=31536000"]
+    missing = fetch(node, f"disdik.{ZONE}", DISDIK[1], https=True, path="/no-such-page")
+    assert missing.header("Strict-Transport-Security") == ["max-age=31536000"]
+    for site, ip in (DINKES, DISPAR):
+        plain = fetch(node, f"{site}.{ZONE}", ip, https=True)
+        assert plain.header("Strict-Transport-Security") == [], site
+
+
+def test_every_answer_of_a_site_names_the_site(node: testinfra.host.Host) -> None:
+    """The verifier accepts an answer only if it carries the site's own name."""
+    answers = [
+        ("disdik", fetch(node, f"disdik.{ZONE}", DISDIK[1]), 301),
+        ("disdik", fetch(node, f"disdik.{ZONE}", DISDIK[1], https=True), 200),
+        ("disdik", fetch(node, f"www.disdik.{ZONE}", DISDIK[1], https=True, path="/nope"), 404),
+        ("disdik", fetch(node, f"disdik.{ZONE}", DISDIK[1], https=True, path="/whoami.php"), 200),
+        ("disdik", fetch(node, f"disdik.{ZONE}", DISDIK[1], https=True, path="/boom.php"), 500),
+        ("disdik", fetch(node, f"disdik.{ZONE}", DISDIK[1], https=True, path="/gone.php"), 404),
+        ("dinkes", fetch(node, f"dinkes.{ZONE}", DINKES[1], https=True), 200),
+        ("dinkes", fetch(node, f"dinkes.{ZONE}", DINKES[1], https=True, path="/sneaky/x.php"), 500),
+        ("bappeda", fetch(node, f"bappeda.{ZONE}", BAPPEDA[1]), 503),
+        ("bappeda", fetch(node, f"bappeda.{ZONE}", BAPPEDA[1], https=True, path="/a.php"), 503),
+        ("dispar", fetch(node, f"dispar.{ZONE}", DISPAR[1], https=True, path="/whoami.php"), 200),
+    ]
+    for site, reply, status in answers:
+        assert reply.status == status, (site, reply.status, reply.headers)
+        assert reply.header("X-Opdhost-Site") == [site], (site, reply.headers)
+    # A name no site serves lands on the catch-all: 404, and no site's name.
+    stray = node.run(
+        f"curl -sS -D - -o /dev/null -H 'Host: nosuch.{ZONE}' http://127.0.0.1/index.html"
+    )
+    assert stray.rc == 0 and stray.stdout.split()[1] == "404", stray.stdout
+    assert "x-opdhost-site" not in stray.stdout.lower()
+
+
+def test_php_sandbox_closes_the_ld_preload_route(node: testinfra.host.Host) -> None:
+    page = fetch(node, f"disdik.{ZONE}", DISDIK[1], https=True, path="/sandbox.php")
+    assert page.status == 200, page.body
+    assert page.body.splitlines() == [
+        "putenv: blocked",
+        "mail: blocked",
+        "mb_send_mail: blocked",
+        "error_log: blocked",
+        "LD_PRELOAD=false",
+    ]
+
+
+def test_htaccess_rewrite_cannot_reach_another_sites_pool_or_address(
+    node: testinfra.host.Host,
+) -> None:
+    for path in ("/rewrite-h/x.php", "/rewrite-h/y.php", "/rewrite-p/p", "/rewrite-p/q"):
+        page = fetch(node, f"dinkes.{ZONE}", DINKES[1], https=True, path=path)
+        assert "RAN AS" not in page.body, (path, page.body)
+        assert page.status == 500, (path, page.status)  # RewriteRule is not allowed here
+    # Pretty URLs stay possible: FallbackResource hands unknown paths to a front controller.
+    pretty = fetch(node, f"dispar.{ZONE}", DISPAR[1], https=True, path="/app/wisata/pantai")
+    assert (pretty.status, pretty.body) == (200, "front controller: /app/wisata/pantai\n")
+
+
+def test_a_run_interrupted_before_its_reload_is_reloaded_by_the_next(
+    node: testinfra.host.Host,
+) -> None:
+    """side_effect stopped a run after it wrote dispar's pool, before PHP-FPM was reloaded;
+    the next run rendered the same file and must still have brought PHP-FPM onto it."""
+    page = fetch(node, f"dispar.{ZONE}", DISPAR[1], https=True, path="/whoami.php")
+    assert (page.status, page.body) == (200, "RAN AS s-dispar\n")
+    assert node.socket("unix:///run/php/opdhost-dispar.sock").is_listening
+
+
 def test_site_ips_and_services_come_back_after_a_reboot(node: testinfra.host.Host) -> None:
     """Last on purpose: restarts the node."""
     subprocess.run(["podman", "restart", "--time", "20", "mol-apache-web"], check=True)
@@ -209,5 +301,6 @@ def test_site_ips_and_services_come_back_after_a_reboot(node: testinfra.host.Hos
     addrs = node.check_output("ip -o -4 addr show dev eth0")
     for _, ip in (DISDIK, DINKES, BAPPEDA, DISPAR):
         assert f" {ip}/32 " in addrs, ip
-    assert fetch(node, f"disdik.{ZONE}", DISDIK[1], path="/whoami.php").body.strip() == "s-disdik"
+    php = fetch(node, f"disdik.{ZONE}", DISDIK[1], https=True, path="/whoami.php")
+    assert php.body.strip() == "s-disdik"
     assert fetch(node, f"bappeda.{ZONE}", BAPPEDA[1]).status == 503
