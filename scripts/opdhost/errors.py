@@ -61,7 +61,14 @@ def has_errors(findings: Iterable[Finding]) -> bool:
 
 
 class OpdhostError(Exception):
-    """Base of every error opdhost raises on purpose; the CLI reports it without a traceback."""
+    """Base of every error opdhost raises on purpose; the CLI reports it without a traceback.
+
+    `hint`, when given, says what to run or change about it (the CLI prints it as `fix: ...`).
+    """
+
+    def __init__(self, message: str = "", hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 class FindingsError(OpdhostError):

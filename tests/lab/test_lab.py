@@ -38,7 +38,7 @@ def test_status_shows_every_node_healthy(opdhost: Run) -> None:
     proc = opdhost("lab", "status")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for node in NODES:
-        row = next(line for line in proc.stdout.splitlines() if f" {node.name} " in line)
+        row = next(line for line in proc.stdout.splitlines() if line.split()[:1] == [node.name])
         assert "running" in row and node.address in row
         for service in node.services:
             assert f"{service}:active" in row

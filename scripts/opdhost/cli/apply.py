@@ -1,26 +1,27 @@
 """`opdhost apply`: the plan from the last applied state, run through ansible-runner.
 
-Thin: parse options, call opdhost.apply.pipeline, render the plan, a live progress line from the
-runner's events, and a summary table (or one JSON document with --json, for CI).
+Thin: parse options, call opdhost.apply.pipeline, print the plan, a progress line from the
+runner's events (rewritten in place on a terminal, one line per task in a log), and a summary
+table (or the run record as one JSON document with --json, for CI).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from opdhost.apply.pipeline import GuardError, Options, Outcome, Work, apply
 from opdhost.apply.runner import Progress
-from opdhost.cli.requests import find_root, platform_options, reports_errors
+from opdhost.cli.common import platform_options, reports_errors, repository, text_table
 from opdhost.fleet.plan import Plan
 
-_STYLE = {"ok": "green", "check": "cyan", "failed": "red", "not-run": "yellow"}
+_COLOUR = {"ok": "green", "check": "cyan", "failed": "red", "not-run": "yellow"}
 
 
 def _plan_lines(plan: Plan, work: Work) -> list[str]:
@@ -42,15 +43,39 @@ def _plan_lines(plan: Plan, work: Work) -> list[str]:
     return lines
 
 
-def _summary(outcome: Outcome) -> Table:
-    table = Table(title=f"apply {outcome.run_id}", show_lines=False)
-    for col in ("site", "action", "result", "nodes", "step / detail"):
-        table.add_column(col)
-    for s in outcome.sites:
-        style = _STYLE.get(s.result, "")
-        detail = f"{s.step}: {s.message}" if s.step else s.message
-        table.add_row(s.site, s.action, f"[{style}]{s.result}[/]", ",".join(s.nodes), detail)
-    return table
+def _summary(outcome: Outcome) -> str:
+    rows = []
+    for site in outcome.sites:
+        detail = f"{site.step}: {site.message}" if site.step else site.message
+        result = click.style(site.result, fg=_COLOUR.get(site.result))
+        rows.append([site.site, site.action, result, ",".join(site.nodes), detail])
+    table = text_table(["site", "action", "result", "nodes", "step / detail"], rows)
+    return f"apply {outcome.run_id}\n{table}"
+
+
+class _ProgressLine:
+    """On a terminal one line rewritten in place; in a log (CI) one line per new task."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.last_task = ""
+        self.width = 0
+
+    def show(self, p: Progress) -> None:
+        total = f"/~{p.expected}" if p.expected else ""
+        text = f"[{p.done}{total}] {p.host} | {p.task}"
+        if self.tty:
+            text = text[: shutil.get_terminal_size().columns - 1]
+            click.echo("\r" + text.ljust(self.width), nl=False, err=True)
+            self.width = len(text)
+        elif p.task != self.last_task:
+            self.last_task = p.task
+            click.echo(text, err=True)
+
+    def end(self) -> None:
+        if self.tty and self.width:
+            click.echo("\r" + " " * self.width + "\r", nl=False, err=True)
+            self.width = 0
 
 
 @click.command("apply")
@@ -91,29 +116,15 @@ def apply_command(
     base_ref: str | None,
 ) -> None:
     """Apply the requests to the hosts: only what changed since the last apply."""
-    base = root if root is not None else find_root(Path.cwd())
+    base = repository(root)
     inv = inventory if inventory is not None else base / "inventories" / env
     records_root = records or Path(os.environ.get("OPDHOST_RECORDS_DIR") or base / "records")
-    out = Console(highlight=False, stderr=as_json)
-    err = Console(stderr=True, highlight=False)
-    live = err.status("starting ansible-runner") if err.is_terminal and not as_json else None
+    progress = _ProgressLine()
+    say = functools.partial(click.echo, err=as_json)  # with --json stdout is the record only
 
     def on_plan(plan: Plan, work: Work) -> None:
         for line in _plan_lines(plan, work):
-            out.print(line, markup=False)
-        if live is not None and work.limit:
-            live.start()
-
-    last_task = [""]
-
-    def on_progress(p: Progress) -> None:
-        total = f"/~{p.expected}" if p.expected else ""
-        text = f"[{p.done}{total}] {p.host} | {p.task}"
-        if live is not None:
-            live.update(text)
-        elif not as_json and p.task != last_task[0]:
-            last_task[0] = p.task  # a log (CI): one line per task, not per host
-            err.print(text, markup=False, highlight=False)
+            say(line)
 
     try:
         outcome = apply(
@@ -128,28 +139,28 @@ def apply_command(
                 allow_dirty=allow_dirty,
                 base=base_ref,
             ),
-            on_progress=on_progress,
+            on_progress=None if as_json else progress.show,
             on_plan=on_plan,
         )
     except GuardError as exc:
         for reason in exc.reasons:
-            err.print(f"safety guard: {reason}: refused without --force", markup=False)
+            click.echo(f"safety guard: {reason}: refused without --force", err=True)
         sys.exit(1)
     finally:
-        if live is not None:
-            live.stop()
+        progress.end()
     if check and outcome.run is not None:
         for host, task, text in outcome.run.diffs:
-            out.print(f"--- {host}: {task}", markup=False)
-            out.print(text, markup=False)
+            say(f"--- {host}: {task}")
+            say(text)
     if as_json:
         click.echo(json.dumps(outcome.record, indent=2))
     else:
         if outcome.sites:
-            out.print(_summary(outcome))
+            click.echo(_summary(outcome))
         if outcome.run is not None:
-            out.print(f"ansible: {outcome.run.status} in {outcome.run.seconds:.1f} s", markup=False)
-        out.print(f"record: {outcome.record_path}", markup=False)
+            click.echo(f"ansible: {outcome.run.status} in {outcome.run.seconds:.1f} s")
+        click.echo(f"record: {outcome.record_path}")
     if not outcome.ok:
-        err.print("[red]apply failed[/red]: see the table above and the record")
+        failed = click.style("apply failed", fg="red")
+        click.echo(f"{failed}: see the table above and the record", err=True)
         sys.exit(1)

@@ -5,83 +5,25 @@ Thin: parse options, call the modules, print what they return, exit 1 on any err
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
-from opdhost.errors import FindingsError, OpdhostError, has_errors
+from opdhost.cli.common import load_setup, platform_options, reports_errors
+from opdhost.errors import OpdhostError, has_errors
 from opdhost.fleet import allocation as allocate
 from opdhost.fleet import formats as output
-from opdhost.fleet import livedns
 from opdhost.fleet.ledger import ledger
 from opdhost.fleet.loading import load_working_tree
 from opdhost.fleet.model import Engine, Runtime
 from opdhost.fleet.plan import SafetyPolicy
-from opdhost.fleet.platform import Platform, load_platform, platform_path
 from opdhost.fleet.review import run_review
 from opdhost.fleet.schema import PLATFORM_SCHEMA, REQUEST_SCHEMA, schema_text
 from opdhost.fleet.sources import default_base, has_commits
 from opdhost.fleet.writer import NewSite
 
-F = TypeVar("F", bound=Callable[..., Any])
 _DEFAULTS = SafetyPolicy()
-
-
-def find_root(start: Path) -> Path:
-    """The nearest directory at or above `start` holding `requests/` or `inventories/`."""
-    for candidate in (start, *start.parents):
-        if (candidate / "requests").is_dir() or (candidate / "inventories").is_dir():
-            return candidate
-    return start
-
-
-def reports_errors(func: F) -> F:
-    """Turn typed errors into `path:line: field: message` lines and exit status 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except FindingsError as exc:
-            click.echo(output.findings_text(exc.findings), nl=False)
-            click.echo(f"{output.count_text(exc.findings)}: nothing done", err=True)
-            sys.exit(1)
-        except OpdhostError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def platform_options(func: F) -> F:
-    """--root, --env and --inventory, shared by every request command."""
-    func = click.option(
-        "--inventory",
-        type=click.Path(file_okay=False, path_type=Path),
-        help="Inventory directory (default: <root>/inventories/<env>).",
-    )(func)
-    func = click.option(
-        "--env", default="lab", show_default=True, help="Environment under inventories/."
-    )(func)
-    return click.option(
-        "--root",
-        type=click.Path(file_okay=False, path_type=Path),
-        help="Repository root (default: found from the current directory).",
-    )(func)
-
-
-def _setup(root: Path | None, env: str, inventory: Path | None) -> tuple[Path, Platform]:
-    base = root if root is not None else find_root(Path.cwd())
-    path = platform_path(base, env, inventory)
-    try:
-        shown = str(path.relative_to(base))
-    except ValueError:
-        shown = str(path)
-    return base, load_platform(path, shown)
 
 
 @click.command()
@@ -117,12 +59,14 @@ def validate(
     fmt: str,
 ) -> None:
     """Check every request file, across files and against the platform."""
-    base_dir, platform = _setup(root, env, inventory)
+    base_dir, platform = load_setup(root, env, inventory)
     if base_ref is None and not no_base and has_commits(base_dir):
         base_ref = default_base(base_dir)  # no silent fallback: see sources.default_base
     result = run_review(base_dir, platform, None if no_base else base_ref)
     findings = list(result.findings)
     if live_dns:
+        from opdhost.fleet import livedns  # noqa: PLC0415 - dnspython only when asked for
+
         if result.base is None:
             raise OpdhostError("--live-dns needs a base state (--base REF) to know the new names")
         known = {n for r in result.base.requests for _, n in livedns.host_names(r, platform.zone)}
@@ -198,7 +142,7 @@ def plan(
     max_share: float,
 ) -> None:
     """Compare the desired state at a git ref with the working tree: what would change."""
-    base_dir, platform = _setup(root, env, inventory)
+    base_dir, platform = load_setup(root, env, inventory)
     ref = base_ref if base_ref is not None else default_base(base_dir)
     result = run_review(base_dir, platform, ref)
     if result.plan is None or result.base_commit is None:  # run_review with a base always plans
@@ -285,7 +229,7 @@ def new(
     dry_run: bool,
 ) -> None:
     """Scaffold requests/<opd>/<site>.yaml from a request letter, with node and IP allocated."""
-    base_dir, platform = _setup(root, env, inventory)
+    base_dir, platform = load_setup(root, env, inventory)
     fleet = load_working_tree(base_dir)
     sibling = next((r for r in fleet.requests if r.opd.code == opd_code), None)
     if sibling is not None:
@@ -337,9 +281,3 @@ def new(
 def schema(which: str) -> None:
     """Print the published JSON schema of request files (or of the platform variables)."""
     click.echo(schema_text(REQUEST_SCHEMA if which == "request" else PLATFORM_SCHEMA), nl=False)
-
-
-def register_request_commands(group: click.Group) -> None:
-    """Attach the request commands to the top-level group."""
-    for command in (new, validate, plan, schema):
-        group.add_command(command)

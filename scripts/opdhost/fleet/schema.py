@@ -5,14 +5,15 @@ from __future__ import annotations
 import functools
 import json
 from importlib import resources
-from typing import Any
-
-import jsonschema
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from opdhost.errors import Finding
 from opdhost.fleet.fastschema import Check, compile_schema, python_patterns
 from opdhost.fleet.yamlload import Document
+
+if TYPE_CHECKING:  # jsonschema is imported only to explain an invalid file (start-up time)
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
 
 REQUEST_SCHEMA = "request.schema.json"
 PLATFORM_SCHEMA = "platform.schema.json"
@@ -34,6 +35,8 @@ def schema_text(name: str) -> str:
 @functools.cache
 def validator(name: str) -> jsonschema.protocols.Validator:
     """A checked, reusable validator for one schema (built once per process)."""
+    import jsonschema  # noqa: PLC0415 - see the TYPE_CHECKING import above
+
     schema = json.loads(schema_text(name))
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)

@@ -6,17 +6,15 @@ turns "podman failed" into something a newcomer can act on.
 
 from __future__ import annotations
 
+from opdhost.errors import OpdhostError
 
-class LabError(Exception):
+
+class LabError(OpdhostError):
     """A lab operation could not be done; `hint` says what to run about it."""
 
     def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
+        super().__init__(message, hint)
         self.message = message
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return f"{self.message} ({self.hint})" if self.hint else self.message
 
 
 class PreflightError(LabError):
