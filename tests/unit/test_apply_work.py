@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 from opdhost.apply.lock import LockedError, apply_lock
-from opdhost.apply.pipeline import SiteResult, Work, _new_state, node_digests, plan_work
-from opdhost.apply.records import AppliedState
+from opdhost.apply.pipeline import Outcome, SiteResult, Work, _new_state, node_digests, plan_work
+from opdhost.apply.records import AppliedState, ci_context
 from opdhost.apply.render import render
 from opdhost.apply.runner import RunResult, TaskResult
 from opdhost.fleet.model import Engine, Request, Runtime, parse_request
+from opdhost.fleet.plan import compute_plan
 from opdhost.fleet.platform import Platform, load_platform, platform_path
 from opdhost.fleet.writer import NewSite, request_text
 
@@ -161,3 +162,47 @@ def test_node_digest_ignores_only_lists_but_not_site_fields() -> None:
     changed = {**base, "apache_vhost_sites": [{"site": "a", "ip": "10.203.0.150"}]}
     assert node_digests(base).digest != node_digests(changed).digest
     assert node_digests(base).sites["a"] != node_digests(changed).sites["a"]
+
+
+def test_check_mode_drift_is_named_per_site_and_per_node(lab: Platform) -> None:
+    fleet = [_request("satu", 150), _request("dua", 151)]
+    work = plan_work(render(fleet, lab).nodes, AppliedState(), everything=True)
+    changes = [
+        TaskResult("web1", "Create the site's user", "apache_vhost", "dua", False, False, ""),
+        TaskResult("db1", "Reset the password", "database", "dua", False, False, ""),
+        TaskResult("web1", "Write the vhosts file", "apache_vhost", "", False, False, ""),
+    ]
+    run = RunResult("site.yml", "successful", 0, 1.0, "/x", changes=changes)
+    sites = [SiteResult(s, "converge", "check", "", "", ["web1"]) for s in ("dua", "satu")]
+    outcome = Outcome("r1", compute_plan({}, {}), work, sites, run, None, {}, None)
+    assert outcome.drift == [
+        {"node": "web1", "tasks": ["web1: apache_vhost: Write the vhosts file"]},
+        {
+            "site": "dua",
+            "tasks": [
+                "db1: database: Reset the password",
+                "web1: apache_vhost: Create the site's user",
+            ],
+        },
+    ]
+    quiet = Outcome("r2", compute_plan({}, {}), work, sites, RunResult("site.yml", "successful",
+                    0, 1.0, "/x"), None, {}, None)  # fmt: skip
+    assert quiet.drift == []
+
+
+def test_the_run_record_names_the_merge_request_and_its_approvers() -> None:
+    env = {
+        "CI": "true",
+        "OPDHOST_MERGE_REQUEST": "42",
+        "OPDHOST_MERGE_REQUEST_URL": "https://git.kab-contoh.go.id/dkisp/hosting/-/merge_requests/42",
+        "OPDHOST_MR_AUTHOR": "engineer1",
+        "OPDHOST_APPROVED_BY": "kepala, kabid ,",
+        "OPDHOST_MERGE_COMMIT": "c0ffee",
+        "GITLAB_USER_LOGIN": "engineer1",
+        "CI_JOB_URL": "https://git.kab-contoh.go.id/dkisp/hosting/-/jobs/7",
+    }
+    ctx = ci_context(env)
+    assert ctx["merge_request"] == "42" and ctx["merge_request_author"] == "engineer1"
+    assert ctx["approved_by"] == ["kepala", "kabid"] and ctx["merge_commit"] == "c0ffee"
+    assert ctx["ci_job"] == "https://git.kab-contoh.go.id/dkisp/hosting/-/jobs/7"
+    assert ci_context({})["approved_by"] == [] and ci_context({})["merge_request"] is None

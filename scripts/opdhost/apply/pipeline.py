@@ -130,6 +130,25 @@ class Outcome:
     record_path: Path | None
 
     @property
+    def drift(self) -> list[dict[str, Any]]:
+        """In check mode: what would change, per site (tasks on which nodes) and per node.
+
+        A task result whose loop item names a site of the run is that site's; any other
+        changed result (a node-wide file, a service) is the node's. Empty: hosts agree.
+        """
+        if self.run is None:
+            return []
+        known = {s.site for s in self.sites}
+        per: dict[tuple[str, str], set[str]] = {}
+        for change in self.run.changes:
+            key = ("site", change.item) if change.item in known else ("node", change.host)
+            label = f"{change.host}: {change.role + ': ' if change.role else ''}{change.task}"
+            per.setdefault(key, set()).add(label)
+        return [
+            {kind: name, "tasks": sorted(tasks)} for (kind, name), tasks in sorted(per.items())
+        ]
+
+    @property
     def ok(self) -> bool:
         """Everything applied and verified (or nothing to do)."""
         return all(s.result in ("ok", "check") for s in self.sites) and (
@@ -482,4 +501,5 @@ def _record(ctx: _Context, o: Outcome, started: str) -> dict[str, Any]:
         "sites": [s.as_dict() for s in o.sites],
         "ansible": ansible,
         "verification": checks,
+        "drift": o.drift if options.check else None,
     }

@@ -186,11 +186,12 @@ def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def ci_context(env: dict[str, str] | None = None) -> dict[str, str | None]:
-    """Who approved and who triggered the apply, from what CI provides (never secrets).
+def ci_context(env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Who merged, approved and triggered the apply, from what CI provides (never secrets).
 
-    OPDHOST_APPROVED_BY is set by the merge pipeline from the pull request's approvals; the
-    actor and job URL come from GitHub Actions or GitLab CI variables when present.
+    The merge pipeline sets OPDHOST_MERGE_REQUEST, OPDHOST_MERGE_REQUEST_URL,
+    OPDHOST_MR_AUTHOR, OPDHOST_APPROVED_BY (comma-separated) and OPDHOST_MERGE_COMMIT from
+    `opdhost ci context`; the actor and job URL come from GitHub/Gitea Actions or GitLab CI.
     """
     e = os.environ if env is None else env
     actor = e.get("GITHUB_ACTOR") or e.get("GITLAB_USER_LOGIN") or e.get("USER") or None
@@ -199,10 +200,14 @@ def ci_context(env: dict[str, str] | None = None) -> dict[str, str | None]:
         job = f"{e['GITHUB_SERVER_URL']}/{e['GITHUB_REPOSITORY']}/actions/runs/{e['GITHUB_RUN_ID']}"
     elif e.get("CI_JOB_URL"):
         job = e["CI_JOB_URL"]
+    approvers = [a.strip() for a in (e.get("OPDHOST_APPROVED_BY") or "").split(",") if a.strip()]
     return {
-        "approved_by": e.get("OPDHOST_APPROVED_BY") or None,
+        "approved_by": approvers,
         "triggered_by": actor,
         "ci": "true" if e.get("CI") else None,
         "ci_job": job,
-        "pull_request": e.get("OPDHOST_PULL_REQUEST") or e.get("CI_MERGE_REQUEST_IID") or None,
+        "merge_request": e.get("OPDHOST_MERGE_REQUEST") or e.get("CI_MERGE_REQUEST_IID") or None,
+        "merge_request_url": e.get("OPDHOST_MERGE_REQUEST_URL") or None,
+        "merge_request_author": e.get("OPDHOST_MR_AUTHOR") or None,
+        "merge_commit": e.get("OPDHOST_MERGE_COMMIT") or None,
     }

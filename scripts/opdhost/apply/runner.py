@@ -80,6 +80,7 @@ class RunResult:
     failures: list[TaskResult] = field(default_factory=list)
     items: list[TaskResult] = field(default_factory=list)
     diffs: list[tuple[str, str, str]] = field(default_factory=list)  # (host, task, diff text)
+    changes: list[TaskResult] = field(default_factory=list)  # every changed (or would-change)
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
     results: int = 0
 
@@ -211,7 +212,18 @@ class _Collector:
             self._record_item(kind, data)
         if kind in ("runner_on_ok", "runner_item_on_ok"):
             self._record_diff(data)
+            self._record_change(kind, data)
         return True
+
+    def _record_change(self, kind: str, data: dict[str, Any]) -> None:
+        """A result that changed something (in check mode: would have): drift, per site."""
+        res = data.get("res") or {}
+        if not res.get("changed") or (kind == "runner_on_ok" and res.get("results")):
+            return  # a loop's summary: its items were recorded one by one
+        host, task, role = self._base(data)
+        self.result.changes.append(
+            TaskResult(host, task, role, _item_label(res), False, False, "")
+        )
 
     def _record_diff(self, data: dict[str, Any]) -> None:
         res = data.get("res") or {}

@@ -21,6 +21,9 @@ from opdhost.apply.runner import Progress
 from opdhost.cli.common import platform_options, reports_errors, repository, text_table
 from opdhost.fleet.plan import Plan
 
+DRIFT_EXIT = 2
+"""`apply --check`: the hosts differ from the repository (0: they agree; 1: an error)."""
+
 _COLOUR = {"ok": "green", "check": "cyan", "failed": "red", "not-run": "yellow"}
 
 
@@ -164,3 +167,7 @@ def apply_command(
         failed = click.style("apply failed", fg="red")
         click.echo(f"{failed}: see the table above and the record", err=True)
         sys.exit(1)
+    if check and outcome.drift:
+        differ = ", ".join(d.get("site") or f"node {d['node']}" for d in outcome.drift)
+        click.echo(f"drift: the hosts differ from the repository: {differ}", err=True)
+        sys.exit(DRIFT_EXIT)
