@@ -179,9 +179,15 @@ def test_broken_zone_is_refused_and_the_served_zone_stays(baseline: dict[str, An
 def test_bad_record_name_is_refused_before_anything_is_touched(baseline: dict[str, Any]) -> None:
     before, zone_sum = serial(PRIMARY), NS1.file(ZONE_FILE).sha256sum
     evil = {"name": "x\n@ IN NS evil.example.", "type": "A", "value": "10.203.0.9"}
-    run = converge({"dns_zone_records": [*changed_records(baseline), evil]}, *ONLY_PRIMARY)
+    # values ending in a newline (Python's `$` matches before it; the role's checks use \Z)
+    trailing = {"name": "trailing\n", "type": "A", "value": "10.203.0.9"}
+    records = [*changed_records(baseline), evil, trailing]
+    soa_rname = f"hostmaster.{ZONE}.\n"
+    run = converge({"dns_zone_records": records, "dns_zone_soa_rname": soa_rname}, *ONLY_PRIMARY)
     assert run.rc != 0
     assert "dns_zone: bad zone name" in run.output
+    assert "'trailing" in run.output  # listed among the bad names
+    assert "other bad inputs ['dns_zone_soa_rname']" in run.output
     assert NS1.file(ZONE_FILE).sha256sum == zone_sum and serial(PRIMARY) == before
 
 
