@@ -244,7 +244,13 @@ def test_bad_input_is_refused_whole_before_anything_changes(web: testinfra.host.
         {"site": "dinas\n", "ip": "10.212.0.110", "bandwidth_mbit": 10},
     ]
 
-    rc, report = run_converge({"bandwidth_sites": sites, "bandwidth_interface": "eth0\n"})
+    rc, report = run_converge(
+        {
+            "bandwidth_sites": sites,
+            "bandwidth_interface": "eth0\n",
+            "bandwidth_state_dir": "/run/opdhost-bandwidth\n",
+        }
+    )
 
     assert rc != 0
     message = str(task_result(report, "before anything changes)")["msg"])
@@ -252,6 +258,7 @@ def test_bad_input_is_refused_whole_before_anything_changes(web: testinfra.host.
     assert "site typo: ip '10.212.0.300' is not an IPv4 address" in message
     assert "site 'dinas\\n' is not a DNS label" in message, message
     assert "bandwidth_interface 'eth0\\n' is not an interface name" in message, message
+    assert "bandwidth_state_dir '/run/opdhost-bandwidth\\n' is not a plain absolute" in message
     assert web.file(CONFIG).content_string == config
     assert set(classes(web)) == {"1:64", "1:65", "1:66", "1:ffff"}
 

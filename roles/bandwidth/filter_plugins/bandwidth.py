@@ -26,6 +26,9 @@ QUANTUM_MAX = 200000
 # a newline in it would add a tc command. An interface name is what Linux allows (IFNAMSIZ).
 SITE_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 INTERFACE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+# The role's paths go unquoted into the unit's ExecStart and the if-up hook: plain absolute
+# paths only (no space, quote, newline or `..`).
+PATH = re.compile(r"(/[A-Za-z0-9_][A-Za-z0-9._-]*)+")
 
 
 def htb_quantum(mbit: int) -> int:
@@ -58,9 +61,13 @@ def _check_site(index: int, site: Any) -> list[str]:
     return problems
 
 
-def _check_scalars(interface: Any, default_mbit: Any) -> list[str]:
-    """Problems of the role's other inputs that reach the tc file and the helper's arguments."""
-    problems: list[str] = []
+def _check_scalars(interface: Any, default_mbit: Any, paths: dict[str, Any]) -> list[str]:
+    """Problems of the role's other inputs: they reach the tc file, the unit and the hook."""
+    problems: list[str] = [
+        f"{name} {path!r} is not a plain absolute path (letters, digits, '_', '.', '-')"
+        for name, path in sorted(paths.items())
+        if not isinstance(path, str) or not PATH.fullmatch(path)
+    ]
     if not isinstance(interface, str) or not INTERFACE.fullmatch(interface):
         problems.append(
             f"bandwidth_interface {interface!r} is not an interface name"
@@ -72,15 +79,19 @@ def _check_scalars(interface: Any, default_mbit: Any) -> list[str]:
 
 
 def bandwidth_classes(
-    sites: list[dict[str, Any]], interface: Any = "eth0", default_mbit: Any = 1000
+    sites: list[dict[str, Any]],
+    interface: Any = "eth0",
+    default_mbit: Any = 1000,
+    paths: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """One class per site that is not decommissioned, sorted by IP.
 
     The class minor is the low 16 bits of the site IP and the hash bucket its last octet, so a
     site keeps the same class whatever else is added or removed. The interface and the default
-    rate are checked at the same time, so every problem is reported at once.
+    rate, and the paths (by variable name), are checked at the same time, so every problem is
+    reported at once.
     """
-    problems: list[str] = _check_scalars(interface, default_mbit)
+    problems: list[str] = _check_scalars(interface, default_mbit, paths or {})
     classes: list[dict[str, Any]] = []
     owner_of_minor: dict[int, str] = {}
     for index, site in enumerate(sites):
