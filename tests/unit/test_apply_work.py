@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from opdhost.apply import runner
 from opdhost.apply.lock import LockedError, apply_lock
 from opdhost.apply.pipeline import Outcome, SiteResult, Work, _new_state, node_digests, plan_work
 from opdhost.apply.records import AppliedState, ci_context
@@ -206,3 +207,10 @@ def test_the_run_record_names_the_merge_request_and_its_approvers() -> None:
     assert ctx["approved_by"] == ["kepala", "kabid"] and ctx["merge_commit"] == "c0ffee"
     assert ctx["ci_job"] == "https://git.kab-contoh.go.id/dkisp/hosting/-/jobs/7"
     assert ci_context({})["approved_by"] == [] and ci_context({})["merge_request"] is None
+
+
+def test_the_runner_finds_the_repositorys_playbooks_and_roles() -> None:
+    assert runner.REPO == REPO
+    assert {"site.yml", "apply.yml", "verify_db.yml"} <= {
+        p.name for p in runner.PLAYBOOK_DIR.iterdir()
+    }

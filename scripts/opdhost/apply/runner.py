@@ -29,7 +29,7 @@ import ansible_runner
 
 from opdhost.errors import OpdhostError
 
-PLAYBOOK_DIR = Path(__file__).resolve().parents[2] / "playbooks"
+PLAYBOOK_DIR = Path(__file__).resolve().parents[3] / "playbooks"  # scripts/opdhost/apply/
 REPO = PLAYBOOK_DIR.parent
 _RESULT_EVENTS = {
     "runner_on_ok",
