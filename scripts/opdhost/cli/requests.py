@@ -14,13 +14,14 @@ from opdhost.cli.common import load_setup, platform_options, reports_errors
 from opdhost.errors import OpdhostError, has_errors
 from opdhost.fleet import allocation as allocate
 from opdhost.fleet import formats as output
+from opdhost.fleet.claims import fetch_open_refs, open_claims
 from opdhost.fleet.ledger import ledger
 from opdhost.fleet.loading import load_working_tree
 from opdhost.fleet.model import Engine, Runtime
 from opdhost.fleet.plan import SafetyPolicy
 from opdhost.fleet.review import run_review
 from opdhost.fleet.schema import PLATFORM_SCHEMA, REQUEST_SCHEMA, schema_text
-from opdhost.fleet.sources import default_base, has_commits
+from opdhost.fleet.sources import default_base, git_output, has_commits
 from opdhost.fleet.writer import NewSite
 
 _DEFAULTS = SafetyPolicy()
@@ -202,6 +203,15 @@ def plan(
 @click.option("--node", help="Web node (default: the least used one with room).")
 @click.option("--ip", help="A specific free IP of the node's pool (default: the lowest free).")
 @click.option("--dry-run", is_flag=True, help="Print the file instead of writing it.")
+@click.option(
+    "--remote",
+    default="origin",
+    show_default=True,
+    help="Where open merge requests are fetched from (their names and IPs are not handed out).",
+)
+@click.option(
+    "--offline", is_flag=True, help="Use the open merge requests fetched before; fetch nothing."
+)
 @reports_errors
 def new(
     *,
@@ -227,6 +237,8 @@ def new(
     node: str | None,
     ip: str | None,
     dry_run: bool,
+    remote: str,
+    offline: bool,
 ) -> None:
     """Scaffold requests/<opd>/<site>.yaml from a request letter, with node and IP allocated."""
     base_dir, platform = load_setup(root, env, inventory)
@@ -268,7 +280,12 @@ def new(
         node=node,
         ip=ip,
     )
-    placement = allocate.place(spec, fleet, platform)
+    claims = None
+    if has_commits(base_dir):
+        if not offline and remote in git_output(base_dir, "remote").decode().split():
+            fetch_open_refs(base_dir, remote)
+        claims = open_claims(base_dir, fleet.blobs)
+    placement = allocate.place(spec, fleet, platform, claims)
     if dry_run:
         click.echo(placement.text, nl=False)
         return

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from opdhost.errors import AllocationError, Finding, FindingsError, has_errors
 from opdhost.fleet.checks import check_fleet
+from opdhost.fleet.claims import Claims
 from opdhost.fleet.ledger import DbUsage, WebUsage, usage
 from opdhost.fleet.loading import Fleet
 from opdhost.fleet.model import Engine, Request, expected_path, parse_request
@@ -56,7 +57,9 @@ def lowest_free_ip(node: WebNode, taken: set[str], platform: Platform) -> str | 
     return None
 
 
-def place(spec: NewSite, fleet: Fleet, platform: Platform) -> Placement:
+def place(
+    spec: NewSite, fleet: Fleet, platform: Platform, claims: Claims | None = None
+) -> Placement:
     """Choose node and IP for `spec` and build the file text; AllocationError if impossible."""
     if has_errors(fleet.findings):
         raise FindingsError(
@@ -67,9 +70,21 @@ def place(spec: NewSite, fleet: Fleet, platform: Platform) -> Placement:
     for req in fleet.requests:
         if req.site == spec.site:
             raise AllocationError(f"site {spec.site!r} is already taken by {req.path}")
+    claims = claims or Claims()
+    if spec.site in claims.sites:
+        raise AllocationError(
+            f"site {spec.site!r} is already claimed by an open merge request "
+            f"({claims.sites[spec.site]})"
+        )
+    db_name = spec.db_name or spec.site.replace("-", "_")
+    if spec.engine is not Engine.NONE and db_name in claims.databases:
+        raise AllocationError(
+            f"database {db_name!r} is already claimed by an open merge request "
+            f"({claims.databases[db_name]})"
+        )
     _check_database(spec, fleet.requests, platform)
     total = usage(fleet.requests)
-    taken = {r.web.ip for r in fleet.requests}
+    taken = {r.web.ip for r in fleet.requests} | set(claims.ips)
     if spec.node is not None and spec.node not in platform.web_nodes:
         known = ", ".join(platform.web_nodes)
         raise AllocationError(f"unknown web node {spec.node!r} (known: {known})")
@@ -105,7 +120,9 @@ def _nodes_for_ip(ip: str, names: list[str], taken: set[str], platform: Platform
     except ValueError as exc:
         raise AllocationError(f"{ip!r} is not an IPv4 address") from exc
     if ip in taken:
-        raise AllocationError(f"IP {ip} is already taken")
+        raise AllocationError(
+            f"IP {ip} is already taken (by a request file or an open merge request)"
+        )
     if address in platform.reserved_ips():
         raise AllocationError(f"IP {ip} is reserved for the platform")
     fitting = [n for n in names if address in platform.web_nodes[n].pool]

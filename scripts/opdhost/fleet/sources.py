@@ -160,6 +160,11 @@ def resolve_ref(root: Path, ref: str) -> str:
     return _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").decode().strip()
 
 
+def git_output(root: Path, *args: str) -> bytes:
+    """Run one git command in `root`; its standard output, or GitError with git's last word."""
+    return _git(root, *args)
+
+
 def has_commits(root: Path) -> bool:
     """True when the repository has at least one commit (HEAD resolves)."""
     try:
