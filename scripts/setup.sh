@@ -12,7 +12,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 
 apt_packages=(podman runc netavark aardvark-dns iptables fuse-overlayfs debootstrap
               iproute2 bind9-dnsutils curl git python3 python3-venv python3-dev gcc make
-              openssh-client sshpass shellcheck)
+              openssh-client sshpass shellcheck rsync)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -59,6 +59,17 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want_stamp" ]; then
   "$venv/bin/pip" install -q --upgrade pip >&2
   "$venv/bin/pip" install -q -c "$repo/constraints.txt" -e "${repo}[dev]" >&2
   echo "$want_stamp" > "$stamp"
+fi
+
+# gitlab-ci-local runs .gitlab-ci.yml locally in tests/pipeline (shell executor; needs rsync).
+# 4.70.x: 4.75 needs a newer Node than Debian's. Kept outside the repository, in /opt.
+gcl_dir=/opt/opdhost-ci
+gcl_version=4.70.1
+if [ "$("$gcl_dir/node_modules/.bin/gitlab-ci-local" --version 2>/dev/null)" != "$gcl_version" ]; then
+  command -v npm >/dev/null || { log "npm (Node.js 20) is needed for gitlab-ci-local"; exit 1; }
+  log "installing gitlab-ci-local $gcl_version into $gcl_dir"
+  mkdir -p "$gcl_dir"
+  npm install --silent --no-audit --no-fund --prefix "$gcl_dir" "gitlab-ci-local@$gcl_version" >&2
 fi
 
 if [ "${1:-}" != "--no-images" ]; then
