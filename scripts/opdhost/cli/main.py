@@ -20,6 +20,7 @@ COMMANDS = {
     "schema": "opdhost.cli.requests:schema",
     "apply": "opdhost.cli.apply:apply_command",
     "lab": "opdhost.cli.lab:lab",
+    "ci": "opdhost.cli.ci:ci",
 }
 """Command name -> `module:attribute` of its click command."""
 
