@@ -133,7 +133,10 @@ def test_new_refuses_a_taken_or_reserved_ip(repo: Path) -> None:
         "5",
     ]
     code, _, err = new(repo, *base, "--ip", "10.203.0.102")
-    assert (code, err) == (1, "error: IP 10.203.0.102 is already taken\n")
+    assert (code, err) == (
+        1,
+        "error: IP 10.203.0.102 is already taken (by a request file or an open merge request)\n",
+    )
     code, _, err = new(repo, *base, "--ip", "10.203.0.11")
     assert (code, err) == (1, "error: IP 10.203.0.11 is reserved for the platform\n")
     code, _, err = new(repo, *base, "--ip", "10.203.0.50")
