@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opdhost.apply.lock import apply_lock
 from opdhost.apply.records import (
     AppliedState,
     NodeState,
@@ -35,12 +34,14 @@ from opdhost.apply.runner import (
     cancelled,
     run_playbook,
 )
+from opdhost.apply.state import StateStore, state_store
 from opdhost.apply.verify import Verification, verify
 from opdhost.errors import FindingsError, GitError, OpdhostError, Severity, has_errors
 from opdhost.fleet.model import Request
 from opdhost.fleet.plan import Action, Plan, SafetyPolicy, compute_plan
 from opdhost.fleet.platform import Platform, load_platform, platform_path
 from opdhost.fleet.review import Review, run_review
+from opdhost.fleet.sources import working_tree
 
 ONLY_KEYS = {"apache_vhost_sites": "apache_vhost_only", "database_sites": "database_only"}
 """Per role: its site list, and the list naming the sites a run touches (`[]` = all)."""
@@ -213,6 +214,11 @@ class _Context:
     commit: str  # HEAD: what this run applies
     dirty: list[str]  # uncommitted paths under requests/ and inventories/ (allowed on request)
     base: str | None  # the commit the plan compared with (None: nothing applied before)
+    store: StateStore  # where the applied state lives (records, or the platform's state node)
+
+    def snapshot(self) -> dict[str, str]:
+        """The request files this run applies (the working tree: committed, or allowed dirty)."""
+        return {f.path: f.data.decode("utf-8") for f in working_tree(self.root)[0]}
 
 
 TRACKED_FOR_APPLY = ("requests", "inventories")
@@ -255,13 +261,20 @@ def check_clean(dirty: list[str], options: Options) -> None:
 
 
 def review(root: Path, platform: Platform, state: AppliedState, base: str | None = None) -> Review:
-    """Validate the working tree and plan it against the last applied commit.
+    """Validate the working tree and plan it against what was last applied.
 
-    `base` replaces the recorded commit (history rewritten on purpose: name the commit that
+    The applied state keeps a copy of the request files it was applied from: the plan compares
+    with that copy, so a fresh shallow clone with no history plans right. A state without the
+    copy (written before it was kept) is compared with its commit from git. `base` replaces both
+    (history rewritten on purpose (history rewritten on purpose: name the commit that
     holds what is applied). With no complete apply recorded yet, everything is planned as new.
     Raises BaseUnreadableError when the commit to compare with cannot be read: never a silent
     fallback, which would switch off the safety guard and the transition checks.
     """
+    if base is None and state.requests is not None:
+        files = {path: text.encode() for path, text in state.requests.items()}
+        label = f"applied {state.commit[:12]}" if state.commit else "applied state"
+        return run_review(root, platform, base_files=files, base_label=label)
     ref = base or state.commit
     if ref:
         try:
@@ -333,7 +346,13 @@ def _apply_failures(by_site: dict[str, SiteResult], work: Work, run: RunResult) 
 
 
 def _new_state(
-    state: AppliedState, work: Work, sites: list[SiteResult], run: RunResult, commit: str
+    state: AppliedState,
+    work: Work,
+    sites: list[SiteResult],
+    run: RunResult,
+    commit: str,
+    *,
+    requests: dict[str, str] | None = None,
 ) -> AppliedState:
     """Advance the applied state only where the run and the verification succeeded.
 
@@ -359,7 +378,9 @@ def _new_state(
             now.digest if node_ok else before.digest, {s: d for s, d in merged.items() if d}
         )
     complete = not bad and run.ok and set(work.limit) <= done_hosts
-    return AppliedState(commit if complete else state.commit, now_iso(), nodes)
+    if complete:
+        return AppliedState(commit, now_iso(), nodes, requests)
+    return AppliedState(state.commit, now_iso(), nodes, state.requests)
 
 
 def apply(
@@ -375,8 +396,9 @@ def apply(
     platform = load_platform(platform_path(root, inventory=inventory_dir))
     inventory = inventory_dir / "hosts.yml"
     records = Records(records_root, platform.environment)
-    with apply_lock(inventory):
-        state = records.load_state()
+    store = state_store(platform, inventory, records)
+    with store.lock():
+        state = store.load()
         rev = review(root, platform, state, options.base)
         if has_errors(rev.findings):
             raise FindingsError([f for f in rev.findings if f.severity is Severity.ERROR])
@@ -403,6 +425,7 @@ def apply(
             commit,
             dirty,
             rev.base_commit,
+            store,
         )
         with cancellable():
             return _execute(ctx, plan, work, requests)
@@ -447,9 +470,9 @@ def _execute(ctx: _Context, plan: Plan, work: Work, requests: list[Request]) -> 
         sites = _attribute(plan, work, run, verification, ctx.options.check)
     if not ctx.options.check:
         if run is not None:
-            ctx.records.save_state(_new_state(ctx.state, work, sites, run, commit))
-        elif commit and commit != ctx.state.commit:
-            ctx.records.save_state(AppliedState(commit, now_iso(), ctx.state.nodes))
+            ctx.store.save(_new_state(ctx.state, work, sites, run, commit, requests=ctx.snapshot()))
+        elif commit != ctx.state.commit or ctx.state.requests is None:
+            ctx.store.save(AppliedState(commit, now_iso(), ctx.state.nodes, ctx.snapshot()))
     outcome = Outcome(run_id, plan, work, sites, run, verification, {}, None)
     outcome.record = _record(ctx, outcome, started)
     outcome.record_path = ctx.records.save_run(run_id, outcome.record)

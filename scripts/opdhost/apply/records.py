@@ -52,6 +52,7 @@ class AppliedState:
     commit: str = ""
     applied_at: str = ""
     nodes: dict[str, NodeState] = field(default_factory=dict)
+    requests: dict[str, str] | None = None  # path -> text of the request files at `commit`
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form written to applied.json."""
@@ -59,6 +60,7 @@ class AppliedState:
             "version": STATE_VERSION,
             "commit": self.commit,
             "applied_at": self.applied_at,
+            "requests": None if self.requests is None else dict(sorted(self.requests.items())),
             "nodes": {
                 n: {"digest": s.digest, "sites": dict(sorted(s.sites.items()))}
                 for n, s in sorted(self.nodes.items())
@@ -72,11 +74,9 @@ class AppliedState:
             str(n): NodeState(str(s.get("digest", "")), dict(s.get("sites", {})))
             for n, s in (data.get("nodes") or {}).items()
         }
-        return cls(
-            str(data.get("commit", "")),
-            str(data.get("applied_at", "")),
-            nodes,
-        )
+        kept = data.get("requests")
+        requests = None if kept is None else {str(p): str(t) for p, t in dict(kept).items()}
+        return cls(str(data.get("commit", "")), str(data.get("applied_at", "")), nodes, requests)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ COMMANDS = {
     "apply": "opdhost.cli.apply:apply_command",
     "lab": "opdhost.cli.lab:lab",
     "ci": "opdhost.cli.ci:ci",
+    "lock": "opdhost.cli.lock:lock",
 }
 """Command name -> `module:attribute` of its click command."""
 

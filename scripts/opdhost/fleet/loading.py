@@ -11,7 +11,7 @@ from pathlib import Path
 
 from opdhost.errors import Finding, Severity
 from opdhost.fleet.model import Request, parse_request
-from opdhost.fleet.sources import is_request_path, read_blobs, tree_entries, working_tree
+from opdhost.fleet.sources import blob_id, is_request_path, read_blobs, tree_entries, working_tree
 
 
 @dataclass(slots=True)
@@ -57,29 +57,48 @@ def load_ref(root: Path, ref: str, reuse: Fleet | None = None) -> Fleet:
     Raises GitError when the ref cannot be read.
     """
     blobs, skipped = tree_entries(root, ref)
-    known: dict[str, Request] = {}
-    if reuse is not None:
-        known = {
-            path: req
-            for path, req in reuse.by_path().items()
-            if reuse.blobs.get(path) == blobs.get(path)
-        }
+    known = _reusable(reuse, blobs)
     contents = read_blobs(root, (b for p, b in blobs.items() if p not in known))
+    return _fleet(blobs, {p: contents[b] for p, b in blobs.items() if p not in known}, known,
+                  skipped, f"at {ref[:12]}")  # fmt: skip
+
+
+def load_snapshot(files: dict[str, bytes], label: str, reuse: Fleet | None = None) -> Fleet:
+    """The fleet of request files kept elsewhere (the applied state's copy): as `load_ref`."""
+    blobs = {path: blob_id(data) for path, data in files.items()}
+    known = _reusable(reuse, blobs)
+    todo = {p: d for p, d in files.items() if p not in known}
+    return _fleet(blobs, todo, known, [], label)
+
+
+def _reusable(reuse: Fleet | None, blobs: dict[str, str]) -> dict[str, Request]:
+    if reuse is None:
+        return {}
+    return {p: r for p, r in reuse.by_path().items() if reuse.blobs.get(p) == blobs.get(p)}
+
+
+def _fleet(
+    blobs: dict[str, str],
+    contents: dict[str, bytes],
+    known: dict[str, Request],
+    skipped: list[Finding],
+    label: str,
+) -> Fleet:
     fleet = Fleet(blobs=blobs)
     for problem in skipped:
         fleet.invalid.add(problem.path)
         fleet.findings.append(
-            replace(problem, message=f"at {ref[:12]}: {problem.message}", severity=Severity.WARNING)
+            replace(problem, message=f"{label}: {problem.message}", severity=Severity.WARNING)
         )
-    for path, blob in sorted(blobs.items()):
+    for path in sorted(blobs):
         if path in known:
             fleet.requests.append(known[path])
             continue
-        req, problems = parse_request(contents[blob], path)
+        req, problems = parse_request(contents[path], path)
         if req is None:
             fleet.invalid.add(path)
             fleet.findings.extend(
-                replace(p, message=f"at {ref[:12]}: {p.message}", severity=Severity.WARNING)
+                replace(p, message=f"{label}: {p.message}", severity=Severity.WARNING)
                 for p in problems
             )
         else:

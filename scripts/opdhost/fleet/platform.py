@@ -86,6 +86,14 @@ class StaticRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class StateNode:
+    """Where the applied state and the apply lock live (opdhost.apply.state)."""
+
+    node: str
+    directory: str = "/var/lib/opdhost/state"
+
+
+@dataclass(frozen=True, slots=True)
 class Platform:
     """Everything opdhost knows about the platform of one environment."""
 
@@ -97,6 +105,7 @@ class Platform:
     dns_primary: DnsServer
     dns_secondaries: tuple[DnsServer, ...]
     static_records: tuple[StaticRecord, ...]
+    state: StateNode | None = None
 
     def reserved_ips(self) -> set[ipaddress.IPv4Address]:
         """Addresses no site may take: networks, broadcasts, gateways and every server."""
@@ -198,6 +207,7 @@ def platform_from_document(doc: Document) -> Platform:
         static_records=tuple(
             StaticRecord(r["name"], r["type"], r["value"]) for r in dns["static_records"]
         ),
+        state=StateNode(**v["opdhost_state"]) if "opdhost_state" in v else None,
     )
 
 

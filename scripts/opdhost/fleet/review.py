@@ -11,7 +11,7 @@ from pathlib import Path
 
 from opdhost.errors import Finding, has_errors
 from opdhost.fleet.checks import check_fleet
-from opdhost.fleet.loading import Fleet, load_ref, load_working_tree
+from opdhost.fleet.loading import Fleet, load_ref, load_snapshot, load_working_tree
 from opdhost.fleet.plan import Plan, compute_plan
 from opdhost.fleet.platform import Platform
 from opdhost.fleet.sources import resolve_ref
@@ -35,15 +35,28 @@ class Review:
         return not has_errors(self.findings)
 
 
-def run_review(root: Path, platform: Platform, base_ref: str | None = None) -> Review:
-    """Check the working tree of `root` (and its transitions from `base_ref` when given).
+def run_review(
+    root: Path,
+    platform: Platform,
+    base_ref: str | None = None,
+    *,
+    base_files: dict[str, bytes] | None = None,
+    base_label: str = "",
+) -> Review:
+    """Check the working tree of `root` (and its transitions from a base state when given).
 
-    With a base, the plan is computed too. Raises GitError when the base cannot be read.
+    The base is the git ref `base_ref`, or `base_files` (request files kept elsewhere, such as
+    the applied state's copy, named `base_label` in findings). With a base, the plan is
+    computed too. Raises GitError when the base ref cannot be read.
     """
     fleet = load_working_tree(root)
     result = Review(platform=platform, fleet=fleet, base_ref=base_ref)
     base_sites = None
-    if base_ref is not None:
+    if base_files is not None:
+        result.base_commit = base_label
+        result.base = load_snapshot(base_files, base_label, reuse=fleet)
+        base_sites = result.base.by_site()
+    elif base_ref is not None:
         result.base_commit = resolve_ref(root, base_ref)
         result.base = load_ref(root, result.base_commit, reuse=fleet)
         base_sites = result.base.by_site()
