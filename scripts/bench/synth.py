@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from opdhost.fleet.model import Engine, Runtime
+from opdhost.fleet.model import Engine, Runtime, Status
 from opdhost.fleet.writer import NewSite
 from opdhost.fleet.writer import request_text as write_request
 
@@ -101,6 +101,34 @@ def site_spec(index: int, zone: str = "kab-contoh.go.id") -> NewSite:
 def request_text(index: int, zone: str = "kab-contoh.go.id", **changes: Any) -> str:
     """Request `index` as a file, with any NewSite field changed (`status=Status.SUSPENDED`)."""
     return write_request(replace(site_spec(index, zone), **changes))
+
+
+def e2e_request(
+    site: str, ip: int, engine: str = "mariadb", status: str = "active", mbit: int = 10
+) -> str:
+    """A request of the end-to-end tests' agency on the lab (IP 10.203.0.<ip>)."""
+    db = Engine(engine)
+    spec = NewSite(
+        opd_code="e2e",
+        opd_name="Dinas Uji Coba",
+        contact_name="Tester Satu",
+        contact_email="tester@e2e.kab-contoh.go.id",
+        letter_number=f"000/{ip}/E2E/2026",
+        letter_date="2026-11-20",
+        agenda=f"AG-2026-9{ip:03d}",
+        site=site,
+        runtime=Runtime.PHP,
+        engine=db,
+        storage_mb=256,
+        bandwidth_mbit=mbit,
+        db_quota_mb=0 if db is Engine.NONE else 128,
+        aliases=(f"www.{site}.kab-contoh.go.id",),
+        node="web1",
+        ip=f"10.203.0.{ip}",
+        status=Status(status),
+        comment="An end-to-end test's request.",
+    )
+    return write_request(spec)
 
 
 def make_fleet(count: int, root: Path) -> Path:

@@ -19,40 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opdhost.fleet.model import Engine, Runtime, Status
-from opdhost.fleet.writer import NewSite
-from opdhost.fleet.writer import request_text as write_request
+from synth import e2e_request as request_text
 
 REPO = Path(__file__).resolve().parents[2]
 OPDHOST = Path(sys.executable).parent / "opdhost"
 APPLY_TIMEOUT = 1500
-
-def request_text(
-    site: str, ip: int, engine: str = "mariadb", status: str = "active", mbit: int = 10
-) -> str:
-    """A valid request of the e2e agency (IP 10.203.0.<ip>), written by opdhost's writer."""
-    db = Engine(engine)
-    spec = NewSite(
-        opd_code="e2e",
-        opd_name="Dinas Uji Coba",
-        contact_name="Tester Satu",
-        contact_email="tester@e2e.kab-contoh.go.id",
-        letter_number=f"000/{ip}/E2E/2026",
-        letter_date="2026-11-20",
-        agenda=f"AG-2026-9{ip:03d}",
-        site=site,
-        runtime=Runtime.PHP,
-        engine=db,
-        storage_mb=256,
-        bandwidth_mbit=mbit,
-        db_quota_mb=0 if db is Engine.NONE else 128,
-        aliases=(f"www.{site}.kab-contoh.go.id",),
-        node="web1",
-        ip=f"10.203.0.{ip}",
-        status=Status(status),
-        comment="An end-to-end test's request.",
-    )
-    return write_request(spec)
 
 
 def sh(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -16,34 +16,16 @@ from opdhost.apply.pipeline import Outcome, SiteResult, Work, _new_state, node_d
 from opdhost.apply.records import AppliedState, ci_context
 from opdhost.apply.render import render
 from opdhost.apply.runner import RunResult, TaskResult
-from opdhost.fleet.model import Engine, Request, Runtime, parse_request
+from opdhost.fleet.model import Request, parse_request
 from opdhost.fleet.plan import compute_plan
 from opdhost.fleet.platform import Platform, load_platform, platform_path
-from opdhost.fleet.writer import NewSite, request_text
+from synth import e2e_request
 
 from .conftest import REPO
 
 
 def _request(site: str, ip: int, engine: str = "mariadb", mbit: int = 10) -> Request:
-    db = Engine(engine)
-    spec = NewSite(
-        opd_code="e2e",
-        opd_name="Dinas Uji Coba",
-        contact_name="Tester Satu",
-        contact_email="tester@e2e.kab-contoh.go.id",
-        letter_number=f"000/{ip}/E2E/2026",
-        letter_date="2026-11-20",
-        agenda=f"AG-2026-9{ip:03d}",
-        site=site,
-        runtime=Runtime.PHP,
-        engine=db,
-        storage_mb=256,
-        bandwidth_mbit=mbit,
-        db_quota_mb=0 if db is Engine.NONE else 128,
-        node="web1",
-        ip=f"10.203.0.{ip}",
-    )
-    text = request_text(spec)
+    text = e2e_request(site, ip, engine, mbit=mbit)
     req, found = parse_request(text.encode(), f"requests/e2e/{site}.yaml")
     assert req is not None, found
     return req
