@@ -2,8 +2,10 @@
 
 Every call appends one JSON line (arguments, the variables the pipeline is meant to set, the
 checked-out commit and its first parent, the SSH key file's mode) to $OPDHOST_CALL_LOG, so a
-test can tell which commands ran, in which order, with what. `opdhost ci ...` is answered here
-until the forge wing's commands land (they would talk to a forge); so is any command named in
+test can tell which commands ran, in which order, with what. `opdhost ci ...` is answered here (the
+real commands would talk to a forge; tests/unit/test_forge.py runs them against local fake
+forges), after the real CLI has parsed the call's options, so a pipeline that passes an option
+the command does not take fails here as it would on a forge; so is any command named in
 $OPDHOST_SHIM_STUB (space separated). Everything else runs the real CLI, imported from
 $PYTHONPATH, which the pipelines point at the checkout under test.
 """
@@ -65,11 +67,36 @@ def stub(args: list[str]) -> int:
     return 0
 
 
+def parses(args: list[str]) -> bool:
+    """Whether the real CLI accepts these arguments (parsed only, nothing run)."""
+    import click  # noqa: PLC0415 - after PYTHONPATH is read
+    from opdhost.cli.main import cli  # noqa: PLC0415
+
+    command: click.Command = cli
+    rest = list(args)
+    parent: click.Context | None = None
+    try:
+        while True:
+            ctx = command.make_context(command.name or "opdhost", rest, parent=parent)
+            if not isinstance(command, click.Group):
+                return True
+            rest = [*ctx.protected_args, *ctx.args]
+            found = command.get_command(ctx, rest[0]) if rest else None
+            if found is None:
+                return False
+            command, rest, parent = found, rest[1:], ctx
+    except click.ClickException as exc:
+        exc.show()
+        return False
+
+
 def main() -> int:
     args = sys.argv[1:]
     record(args)
     stubbed = os.environ.get("OPDHOST_SHIM_STUB", "").split()
     if args[:1] == ["ci"] or (args and args[0] in stubbed):
+        if args[:1] == ["ci"] and not parses(args):
+            return 2
         return stub(args)
     from opdhost.cli.main import main as real_main  # noqa: PLC0415 - after PYTHONPATH is read
 
