@@ -130,7 +130,14 @@ def render(requests: Iterable[Request], platform: Platform) -> Rendered:
             {"name": r.name, "type": r.type, "value": r.value} for r in platform.static_records
         ],
         "dns_zone_records": dns_records(fleet, platform.zone),
+        # The secondaries read the TSIG key from this node. With the role below, it comes from
+        # here only: the inventories do not set dns_zone_role (the role's default finds the
+        # primary through hostvars, which do not hold the per-node variables of a run).
+        "dns_zone_primary_host": platform.dns_primary.node,
     }
+    # Each DNS node's side of the zone comes from the platform's `opdhost_dns` (the same entry
+    # that gives dns_zone_primary and dns_zone_secondaries), never from the inventory: one
+    # source, so the addresses and the sides cannot disagree.
     roles = [(platform.dns_primary.node, "primary")]
     roles += [(s.node, "secondary") for s in platform.dns_secondaries]
     for dns_node, role in roles:
