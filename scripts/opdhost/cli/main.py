@@ -22,6 +22,10 @@ COMMANDS = {
     "lab": "opdhost.cli.lab:lab",
     "ci": "opdhost.cli.ci:ci",
     "lock": "opdhost.cli.lock:lock",
+    "letter": "opdhost.cli.documents:letter",
+    "register": "opdhost.cli.documents:register",
+    "report": "opdhost.cli.documents:report",
+    "maintenance": "opdhost.cli.documents:maintenance",
 }
 """Command name -> `module:attribute` of its click command."""
 
