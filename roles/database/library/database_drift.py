@@ -14,11 +14,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import re
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]  # no stubs
+from ansible.module_utils.opdhost_secrets import read_secret  # type: ignore[import-not-found]  # role module_utils
 
 # The drivers are on the database node (the module runs there), not necessarily on the controller.
 try:
@@ -82,16 +82,6 @@ SCRAM = re.compile(r"SCRAM-SHA-256\$(\d+):([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+):(
 NATIVE = "mysql_native_password"
 
 
-def read_password(directory: str, engine: str, site: str) -> str | None:
-    """The site's password as the role stored it, or None when there is no file."""
-    path = os.path.join(directory, f"{engine}-{site}.password")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read().strip()
-    except FileNotFoundError:
-        return None
-
-
 def mysql_native_hash(password: str) -> str:
     """MariaDB's mysql_native_password hash, as PASSWORD() computes it."""
     inner = hashlib.sha1(password.encode("utf-8")).digest()  # the protocol's hash
@@ -136,7 +126,7 @@ def mariadb_drift(
     finally:
         connection.close()
     for site in sites:
-        password = read_password(secrets_dir, "mariadb", site["site"])
+        password = read_secret(secrets_dir, "mariadb", site["site"])
         found: list[str] = []
         if password is None:
             found.append("no password file")
@@ -177,7 +167,7 @@ def postgresql_drift(
     finally:
         connection.close()
     for site in sites:
-        password = read_password(secrets_dir, "postgresql", site["site"])
+        password = read_secret(secrets_dir, "postgresql", site["site"])
         found: list[str] = []
         role = roles.get(site["user"])
         if password is None:

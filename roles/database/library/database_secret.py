@@ -1,41 +1,59 @@
 #!/usr/bin/python
-"""Keep one password file per database user on the database node, and read them back.
+"""Keep one password file per database user on the node, and read them back.
 
 Why a module: the password is born on the node (never on the controller or on a command
 line), a file that exists is never rewritten (re-runs keep the password), check mode reports
 what would be created without writing, and one call covers every site of a run (each module
-call through the podman/ssh connection costs seconds).
+call through the podman/ssh connection costs seconds). The file name, directory rules and
+password format are the contract in module_utils/opdhost_secrets.py.
 """
 
+from __future__ import annotations
+
 import os
-import re
-import secrets
-import stat
+from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]  # no stubs
+from ansible.module_utils.opdhost_secrets import (  # type: ignore[import-not-found]  # role module_utils
+    ENGINES,
+    ensure_directory,
+    invalid,
+    read_secret,
+    secret_name,
+    secret_path,
+    write_new_secret,
+)
 
 DOCUMENTATION = r"""
 module: database_secret
 short_description: Root-only password files, generated once on the node
 description:
-  - Ensures C(<directory>/<name>.password) exists (mode 0600) for every name in I(present),
-    generating a random URL-safe password for a missing one, and removes those in I(absent).
-  - Creates I(directory) with mode 0700 when missing.
+  - Ensures the password file of every entry in I(present) exists (generating a random URL-safe
+    password for a missing one), removes those of I(absent), and reads those of I(read)
+    without ever writing them. File name and rules - module_utils/opdhost_secrets.py
+    (C(<directory>/<engine>-<site>.password), mode 0600, directory 0700).
   - Returns the passwords; the calling task must set C(no_log).
 options:
   directory:
-    description: Root-only directory holding the files.
+    description: Root-only directory holding the files (the role's C(database_secrets_dir)).
     type: path
     required: true
   present:
-    description: Names (C(<engine>-<site>)) whose password must exist.
+    description: Entries C({engine, site, ...}) whose password must exist; other keys are ignored.
     type: list
-    elements: str
+    elements: dict
     default: []
   absent:
-    description: Names whose password file must be removed.
+    description: Entries C({engine, site, ...}) whose password file must be removed.
     type: list
-    elements: str
+    elements: dict
+    default: []
+  read:
+    description:
+      - Entries C({engine, site, ...}) whose password is only read; a missing file is reported
+        in I(missing), never created. Cannot be combined with I(present) or I(absent).
+    type: list
+    elements: dict
     default: []
   nbytes:
     description: Random bytes in a new password.
@@ -45,92 +63,85 @@ options:
 
 RETURN = r"""
 passwords:
-  description: Name to password, for the names in I(present) whose file exists (in check mode a
-    file that would be created is missing here).
+  description: Engine to site to password, for the entries of I(present) or I(read) whose file
+    exists (in check mode a file that would be created is missing here). Every engine is a key.
   type: dict
   returned: always
 created:
-  description: Names whose password was generated (or would be, in check mode).
+  description: C(<engine>-<site>) names whose password was generated (or would be, in check mode).
   type: list
   returned: always
 removed:
-  description: Names whose password file was removed (or would be, in check mode).
+  description: C(<engine>-<site>) names whose password file was removed (or would be, in check
+    mode).
+  type: list
+  returned: always
+missing:
+  description: C(<engine>-<site>) names of I(read) without a readable password file.
   type: list
   returned: always
 """
 
-# Used with fullmatch only: `$` would also accept a final newline.
-NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
-DIR_MODE = 0o700
-FILE_MODE = 0o600
 
-
-def ensure_directory(path: str, check: bool) -> bool:
-    """Create the directory root-only, or narrow its mode; True when something changes."""
-    if not os.path.isdir(path):
-        if not check:
-            os.makedirs(path, mode=DIR_MODE)
-            os.chmod(path, DIR_MODE)
-        return True
-    if stat.S_IMODE(os.stat(path).st_mode) != DIR_MODE:
-        if not check:
-            os.chmod(path, DIR_MODE)
-        return True
-    return False
-
-
-def write_new_password(path: str, nbytes: int) -> None:
-    """Write a fresh password into a file that must not exist yet, 0600 from its creation."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    try:
-        os.write(fd, secrets.token_urlsafe(nbytes).encode())
-    finally:
-        os.close(fd)
-
-
-def read_password(path: str) -> str:
-    """Return the stored password without its trailing newline, if any."""
-    with open(path, encoding="ascii") as handle:
-        return handle.read().strip()
+def pairs(entries: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The (engine, site) of each entry."""
+    return [(str(e.get("engine")), str(e.get("site"))) for e in entries]
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "directory": {"type": "path", "required": True},
-            "present": {"type": "list", "elements": "str", "default": []},
-            "absent": {"type": "list", "elements": "str", "default": []},
+            "present": {"type": "list", "elements": "dict", "default": []},
+            "absent": {"type": "list", "elements": "dict", "default": []},
+            "read": {"type": "list", "elements": "dict", "default": []},
             "nbytes": {"type": "int", "default": 24},
         },
+        mutually_exclusive=[("read", "present"), ("read", "absent")],
         supports_check_mode=True,
     )
     directory: str = module.params["directory"]
-    present: list[str] = module.params["present"]
-    absent: list[str] = module.params["absent"]
+    present = pairs(module.params["present"])
+    absent = pairs(module.params["absent"])
+    read = pairs(module.params["read"])
     check = module.check_mode
 
-    bad = [name for name in present + absent if not NAME.fullmatch(name)]
-    if bad:
-        module.fail_json(msg=f"invalid password file names: {bad}")
+    problems = [p for p in (invalid(e, s) for e, s in present + absent + read) if p]
+    if problems:
+        module.fail_json(msg="invalid password file entries: " + "; ".join(problems))
     if set(present) & set(absent):
-        module.fail_json(msg="a name cannot be both present and absent")
+        module.fail_json(msg="an entry cannot be both present and absent")
+
+    passwords: dict[str, dict[str, str]] = {engine: {} for engine in ENGINES}
+    if read:
+        missing: list[str] = []
+        for engine, site in read:
+            password = read_secret(directory, engine, site)
+            if password is None:
+                missing.append(secret_name(engine, site))
+            else:
+                passwords[engine][site] = password
+        module.exit_json(
+            changed=False, passwords=passwords, created=[], removed=[], missing=sorted(missing)
+        )
 
     changed = ensure_directory(directory, check)
-    passwords: dict[str, str] = {}
     created: list[str] = []
     removed: list[str] = []
-    for name in present:
-        path = os.path.join(directory, f"{name}.password")
-        if not os.path.exists(path):
-            created.append(name)
+    for engine, site in present:
+        password = read_secret(directory, engine, site)
+        if password is None:
+            created.append(secret_name(engine, site))
             if check:
                 continue
-            write_new_password(path, module.params["nbytes"])
-        passwords[name] = read_password(path)
-    for name in absent:
-        path = os.path.join(directory, f"{name}.password")
-        if os.path.exists(path):
-            removed.append(name)
+            write_new_secret(directory, engine, site, module.params["nbytes"])
+            password = read_secret(directory, engine, site)
+        if password is not None:
+            passwords[engine][site] = password
+    for engine, site in absent:
+        path = secret_path(directory, engine, site)
+        if os.path.lexists(path):
+            removed.append(secret_name(engine, site))
             if not check:
                 os.unlink(path)
     module.exit_json(
@@ -138,6 +149,7 @@ def main() -> None:
         passwords=passwords,
         created=created,
         removed=removed,
+        missing=[],
     )
 
 
