@@ -99,9 +99,9 @@ HOSTS = "---\nall:\n  vars:\n    ansible_connection: containers.podman.podman\n"
     "    db:\n      hosts:\n        db1: {ansible_host: opdhost-bench-db1}\n"
     "    dns:\n      children:\n"
     "        dns_primary:\n          hosts:\n"
-    "            ns1: {ansible_host: opdhost-bench-ns1, dns_zone_role: primary}\n"
+    "            ns1: {ansible_host: opdhost-bench-ns1}\n"
     "        dns_secondary:\n          hosts:\n"
-    "            ns2: {ansible_host: opdhost-bench-ns2, dns_zone_role: secondary}\n"
+    "            ns2: {ansible_host: opdhost-bench-ns2}\n"
 )
 
 # The floor: one new hosting by hand, the same steps the roles take, then the same checks.

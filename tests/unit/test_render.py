@@ -70,6 +70,7 @@ def test_dns_records_a_plus_cname_per_alias_and_roles(lab_platform: Platform) ->
     ns1, ns2 = nodes["ns1"], nodes["ns2"]
     assert ns1["dns_zone_role"] == "primary"
     assert ns2["dns_zone_role"] == "secondary"
+    assert ns2["dns_zone_primary_host"] == "ns1"  # the secondary finds its primary by name
     assert ns1["dns_zone_name"] == "kab-contoh.go.id"
     assert ns1["dns_zone_primary"] == "10.203.0.31"
     assert ns1["dns_zone_secondaries"] == ["10.203.0.32"]
