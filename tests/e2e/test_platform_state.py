@@ -127,6 +127,7 @@ def test_a_dead_runs_lock_is_broken_on_purpose_and_recorded(shared: Clone, tmp_p
     try:
         fresh = _fresh(shared, tmp_path)
         rc, record, out = fresh.apply("--check")
+        assert record is None
         assert rc == 1 and "ghost@dead-runner (since 2026-12-01T00:00:00Z)" in out
         refused = fresh.opdhost("lock", "break")
         assert refused.returncode == 2  # --reason is required
@@ -140,8 +141,8 @@ def test_a_dead_runs_lock_is_broken_on_purpose_and_recorded(shared: Clone, tmp_p
         assert entry["holder"]["who"] == "ghost@dead-runner"
         local = list((fresh.records / "lab" / "lock-breaks").glob("*.json"))
         assert len(local) == 1
-        rc, record, out = fresh.apply("--check")
-        assert rc == 0 and record is not None and record["nodes"] == [], out
+        status = fresh.opdhost("lock", "status")
+        assert status.returncode == 0 and "free" in status.stdout, status.stdout
     finally:
         holder.kill()
 
