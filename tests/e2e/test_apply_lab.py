@@ -81,9 +81,10 @@ def test_check_mode_shows_the_diff_and_changes_nothing(platform: Platform) -> No
         timeout=900,
         check=False,
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == 2, proc.stdout + proc.stderr  # 2: the hosts differ (drift)
     assert "20mbit" in proc.stdout or "20" in proc.stdout
     assert "--- web1:" in proc.stdout
+    assert "drift: the hosts differ from the repository:" in proc.stderr
     assert platform.state() == before
     rc, record, out = platform.apply()
     assert rc == 0, out
