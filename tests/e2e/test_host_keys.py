@@ -51,7 +51,13 @@ class PinnedRepo:
         self.control = root / "ssh-control"  # no ControlPersist master of other runs is reused
 
     def pin(self, lines: list[str], message: str) -> None:
-        """Write known_hosts and commit it (an apply records the commit it applied)."""
+        """Write known_hosts and commit it (an apply records the commit it applied).
+
+        New pins, new SSH masters: a ControlPersist connection opened under the previous pins
+        was verified then and would be reused without a new host key check.
+        """
+        self.control = self.root / f"ssh-control-{len(list(self.root.glob('ssh-control*')))}"
+        self.control.mkdir()
         self.known_hosts.write_text("\n".join(lines) + "\n")
         sh("git", "-C", str(self.root), "add", str(self.known_hosts))
         sh("git", "-C", str(self.root), "commit", "-q", "-m", message)
