@@ -1,8 +1,10 @@
 """Apply: from the last applied state to the working tree, through the roles, verified.
 
-One straight line: review (load, validate, plan against the last applied commit; a broken
-request stops here, before any host is touched) -> safety guard -> work (which nodes and
-which sites changed, by digest of the rendered role variables against the applied state) ->
+One straight line: lock and applied state (opdhost.apply.state: the records, or the platform's
+state node) -> review (load, validate, plan against the requests last applied; a broken
+request or an unclean tree stops here, before any host is touched) -> safety guard -> work
+(which nodes and which sites changed, by digest of the rendered role variables against the
+applied state) ->
 ansible-runner -> verification -> applied state and run record. The digests make the cost
 grow with the change: a node whose variables did not change is not visited, and a visited
 node's `*_only` lists name only the sites whose entries changed.
