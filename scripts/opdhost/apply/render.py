@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from opdhost.backup.layout import backup_vars
 from opdhost.fleet import names
 from opdhost.fleet.model import Engine, Request, Status
 from opdhost.fleet.platform import Platform
@@ -142,4 +143,6 @@ def render(requests: Iterable[Request], platform: Platform) -> Rendered:
     roles += [(s.node, "secondary") for s in platform.dns_secondaries]
     for dns_node, role in roles:
         _merge(nodes, dns_node, {**zone, "dns_zone_role": role})
+    for node, values in backup_vars(fleet, platform).items():  # roles/backup, when configured
+        _merge(nodes, node, values)
     return Rendered(nodes=nodes)

@@ -7,6 +7,7 @@ the DNS servers: what validation, allocation and rendering measure the requests 
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,85 @@ class StateNode:
 
 
 @dataclass(frozen=True, slots=True)
+class BackupSettings:
+    """Where backups go and how long they stay (opdhost.backup, docs/backups.md)."""
+
+    node: str
+    address: str
+    directory: str = "/srv/opdhost-backup"
+    on_calendar: str = "*-*-* 01:30:00"
+    max_age_hours: int = 26
+    keep_daily: int = 7
+    keep_weekly: int = 4
+    keep_monthly: int = 6
+
+
+_BACKUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_BACKUP_PATH = re.compile(r"(/[A-Za-z0-9_][A-Za-z0-9._-]*)+")
+_BACKUP_CALENDAR = re.compile(r"[A-Za-z0-9*:,./ -]{1,60}")
+
+
+def _backup(doc: Document, value: object) -> BackupSettings:
+    """`opdhost_backup` of the platform file, checked whole; FindingsError lists every problem."""
+    base = "opdhost_backup"
+
+    def bad(field: str, message: str) -> Finding:
+        return Finding(
+            doc.path,
+            doc.line(f"{base}.{field}" if field else base),
+            f"{base}.{field}".rstrip("."),
+            message,
+        )
+
+    if not isinstance(value, dict):
+        raise FindingsError([bad("", "expected a mapping")])
+    found: list[Finding] = []
+    target = value.get("target")
+    keep = value.get("keep", {})
+    unknown = set(value) - {"target", "directory", "on_calendar", "max_age_hours", "keep"}
+    found += [bad(k, "unknown key") for k in sorted(map(str, unknown))]
+    if not isinstance(target, dict) or set(target) != {"node", "address"}:
+        found.append(bad("target", "expected {node: NAME, address: IPv4}"))
+        target = {"node": "", "address": "0.0.0.0"}
+    if not _BACKUP_NAME.fullmatch(str(target["node"])):
+        found.append(bad("target.node", "not a node name"))
+    try:
+        ipaddress.IPv4Address(str(target["address"]))
+    except ValueError:
+        found.append(bad("target.address", "not an IPv4 address"))
+    defaults = BackupSettings("", "")
+    directory = str(value.get("directory", defaults.directory))
+    if not _BACKUP_PATH.fullmatch(directory):
+        found.append(bad("directory", "not an absolute path of letters, digits, '.', '_', '-'"))
+    calendar = str(value.get("on_calendar", defaults.on_calendar))
+    if not _BACKUP_CALENDAR.fullmatch(calendar):
+        found.append(bad("on_calendar", "not a systemd OnCalendar expression"))
+    numbers = {"max_age_hours": value.get("max_age_hours", defaults.max_age_hours)}
+    if not isinstance(keep, dict) or not set(keep) <= {"daily", "weekly", "monthly"}:
+        found.append(bad("keep", "expected {daily: N, weekly: N, monthly: N}"))
+        keep = {}
+    for period in ("daily", "weekly", "monthly"):
+        numbers[f"keep.{period}"] = keep.get(period, getattr(defaults, f"keep_{period}"))
+    for field, number in numbers.items():
+        if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= 10000:
+            found.append(bad(field, "expected a whole number from 0 to 10000"))
+    if numbers["max_age_hours"] == 0:
+        found.append(bad("max_age_hours", "must be at least 1"))
+    if found:
+        raise FindingsError(found)
+    return BackupSettings(
+        node=str(target["node"]),
+        address=str(target["address"]),
+        directory=directory,
+        on_calendar=calendar,
+        max_age_hours=int(numbers["max_age_hours"]),
+        keep_daily=int(numbers["keep.daily"]),
+        keep_weekly=int(numbers["keep.weekly"]),
+        keep_monthly=int(numbers["keep.monthly"]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Platform:
     """Everything opdhost knows about the platform of one environment."""
 
@@ -106,6 +186,7 @@ class Platform:
     dns_secondaries: tuple[DnsServer, ...]
     static_records: tuple[StaticRecord, ...]
     state: StateNode | None = None
+    backup: BackupSettings | None = None
 
     def reserved_ips(self) -> set[ipaddress.IPv4Address]:
         """Addresses no site may take: networks, broadcasts, gateways and every server."""
@@ -208,6 +289,7 @@ def platform_from_document(doc: Document) -> Platform:
             StaticRecord(r["name"], r["type"], r["value"]) for r in dns["static_records"]
         ),
         state=StateNode(**v["opdhost_state"]) if "opdhost_state" in v else None,
+        backup=_backup(doc, v["opdhost_backup"]) if "opdhost_backup" in v else None,
     )
 
 

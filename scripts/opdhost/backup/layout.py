@@ -1,0 +1,85 @@
+"""Which node holds which part of a hosting, as the backups see it.
+
+One answer for both sides: the role variables rendered for each web and database node
+(`backup_vars`, called by opdhost.apply.render) and the CLI's choice of the node to ask for a
+site's files or database (`parts`) come from the same function, so the node that backs up a
+site's database is the node a restore of it goes to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from opdhost.fleet.model import Engine, Request, Status
+from opdhost.fleet.platform import Platform
+
+WWW_ROOT = "/srv/www"  # docs/contracts.md: a site's home is /srv/www/<site>
+FILES, DATABASE = "files", "database"
+KINDS = (FILES, DATABASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One backed-up part of a site: its files on a web node or its database on a db node."""
+
+    site: str
+    kind: str  # files | database
+    node: str
+    path: str = ""
+    engine: str = ""
+    name: str = ""
+
+    def role_entry(self) -> dict[str, object]:
+        """The entry of `backup_sites` (docs/contracts.md)."""
+        if self.kind == FILES:
+            return {"site": self.site, "kind": FILES, "path": self.path}
+        return {"site": self.site, "kind": DATABASE, "engine": self.engine, "name": self.name}
+
+
+def parts(req: Request, platform: Platform) -> list[Part]:
+    """What is backed up of one site (nothing once it is decommissioned: its archive is)."""
+    if req.status is Status.DECOMMISSIONED:
+        return []
+    found = []
+    if req.web.node in platform.web_nodes:
+        found.append(Part(req.site, FILES, req.web.node, path=f"{WWW_ROOT}/{req.site}"))
+    server = platform.db_servers.get(req.database.engine.value)
+    if req.database.engine is not Engine.NONE and server is not None:
+        found.append(
+            Part(
+                req.site,
+                DATABASE,
+                server.node,
+                engine=req.database.engine.value,
+                name=req.database.name,
+            )
+        )
+    return found
+
+
+def source_nodes(platform: Platform) -> list[str]:
+    """Every node that backs something up: the web nodes and the database nodes."""
+    nodes = set(platform.web_nodes) | {s.node for s in platform.db_servers.values()}
+    return sorted(nodes)
+
+
+def backup_vars(requests: Iterable[Request], platform: Platform) -> dict[str, dict[str, object]]:
+    """roles/backup's variables for every web and database node ({} without opdhost_backup)."""
+    settings = platform.backup
+    if settings is None:
+        return {}
+    by_node: dict[str, list[dict[str, object]]] = {n: [] for n in source_nodes(platform)}
+    for req in sorted(requests, key=lambda r: r.site):
+        for part in parts(req, platform):
+            by_node[part.node].append(part.role_entry())
+    common: dict[str, object] = {
+        "backup_target_host": settings.node,
+        "backup_target_address": settings.address,
+        "backup_target_dir": settings.directory,
+        "backup_on_calendar": settings.on_calendar,
+        "backup_keep_daily": settings.keep_daily,
+        "backup_keep_weekly": settings.keep_weekly,
+        "backup_keep_monthly": settings.keep_monthly,
+    }
+    return {node: {**common, "backup_sites": sites} for node, sites in by_node.items()}
