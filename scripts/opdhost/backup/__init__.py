@@ -6,3 +6,9 @@ backup counts as too old or failed (status), which snapshot `--at WHEN` means (w
 to a node's `opdhost-backup` over SSH (remote) and a restore with its maintenance-log entry
 (restore).
 """
+
+from opdhost.errors import OpdhostError
+
+
+class BackupError(OpdhostError):
+    """A backup or restore cannot be done as asked (bad input, a node's refusal)."""

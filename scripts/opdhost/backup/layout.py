@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from opdhost.backup import BackupError
 from opdhost.fleet.model import Engine, Request, Status
 from opdhost.fleet.platform import Platform
 
@@ -83,3 +84,31 @@ def backup_vars(requests: Iterable[Request], platform: Platform) -> dict[str, di
         "backup_keep_monthly": settings.keep_monthly,
     }
     return {node: {**common, "backup_sites": sites} for node, sites in by_node.items()}
+
+
+def site_parts(requests: Iterable[Request], platform: Platform, site: str) -> list[Part]:
+    """What is backed up of `site`; BackupError naming the sites there are when it is unknown."""
+    by_site = {r.site: r for r in requests}
+    req = by_site.get(site)
+    if req is None:
+        known = ", ".join(sorted(by_site)) or "none"
+        raise BackupError(
+            f"unknown site {site!r}: the sites with a request are {known}",
+            hint="the site is the file name of requests/<opd>/<site>.yaml",
+        )
+    found = parts(req, platform)
+    if not found:
+        raise BackupError(
+            f"site {site!r} is decommissioned: it is no longer backed up; its archive is "
+            "kept with the node's decommission archives (docs/backups.md)"
+        )
+    return found
+
+
+def chosen(found: list[Part], files: bool, database: bool, site: str) -> list[Part]:
+    """The parts `--files` / `--database` ask for (both when neither is given)."""
+    kinds = {FILES} if files and not database else {DATABASE} if database and not files else None
+    picked = [p for p in found if kinds is None or p.kind in kinds]
+    if not picked:
+        raise BackupError(f"site {site!r} has no database (engine: none): nothing to restore")
+    return picked

@@ -26,6 +26,8 @@ COMMANDS = {
     "register": "opdhost.cli.documents:register",
     "report": "opdhost.cli.documents:report",
     "maintenance": "opdhost.cli.documents:maintenance",
+    "backup": "opdhost.cli.backup:backup",
+    "restore": "opdhost.cli.backup:restore",
 }
 """Command name -> `module:attribute` of its click command."""
 

@@ -1,0 +1,215 @@
+"""`opdhost backup list | now | check | verify` and `opdhost restore`: thin, over opdhost.backup.
+
+Options in, one call into the backup wing, a table (or JSON) out. The nodes are reached over
+SSH as Ansible reaches them (the inventory's hosts.yml); the requests say which node holds
+which part of a site.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from opdhost.backup.jobs import backup_now, check, settings, snapshots, verify
+from opdhost.backup.layout import chosen, site_parts
+from opdhost.backup.remote import Call, ssh_call
+from opdhost.backup.restore import restore as restore_parts
+from opdhost.backup.when import ALLOWED, parse_at
+from opdhost.cli.common import load_setup, ok_text, platform_options, reports_errors, text_table
+from opdhost.errors import FindingsError
+from opdhost.fleet.loading import Fleet, load_working_tree
+from opdhost.fleet.platform import Platform, platform_path
+
+
+def _setup(
+    root: Path | None, env: str, inventory: Path | None
+) -> tuple[Path, Platform, Fleet, Call]:
+    base, platform = load_setup(root, env, inventory)
+    settings(platform)
+    fleet = load_working_tree(base)
+    if fleet.findings:
+        raise FindingsError(fleet.findings)
+    inv = inventory if inventory is not None else base / "inventories" / env
+    return base, platform, fleet, ssh_call(inv)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@click.group()
+def backup() -> None:
+    """Backups of every hosting's files and database (docs/backups.md)."""
+
+
+@backup.command("list")
+@click.argument("site")
+@platform_options
+@click.option("--json", "as_json", is_flag=True, help="JSON for machines.")
+@reports_errors
+def list_(site: str, root: Path | None, env: str, inventory: Path | None, as_json: bool) -> None:
+    """The backups of SITE kept on the backup target, oldest first."""
+    _base, platform, fleet, call = _setup(root, env, inventory)
+    found = snapshots(call, site_parts(fleet.requests, platform, site))
+    if as_json:
+        rows = [
+            {"id": s.id, "time": s.time.isoformat(), "kind": s.kind, "node": s.node} for s in found
+        ]
+        click.echo(json.dumps(rows, indent=1))
+        return
+    table = [[s.time.strftime("%Y-%m-%d %H:%M:%S"), s.kind, s.node, s.id] for s in found]
+    click.echo(text_table(["time (UTC)", "kind", "node", "snapshot"], table))
+    if not found:
+        click.echo(f"{site}: no backup yet (`opdhost backup now {site}`)")
+
+
+@backup.command("now")
+@click.argument("site")
+@platform_options
+@click.option("--json", "as_json", is_flag=True, help="JSON for machines.")
+@reports_errors
+def now(site: str, root: Path | None, env: str, inventory: Path | None, as_json: bool) -> None:
+    """Back up SITE's files and database now; exit 1 when a part failed."""
+    _base, platform, fleet, call = _setup(root, env, inventory)
+    answers = backup_now(call, site_parts(fleet.requests, platform, site))
+    failed = any(a.get("failed") for a in answers.values())
+    if as_json:
+        click.echo(json.dumps(answers, indent=1))
+    else:
+        rows = []
+        for node, answer in sorted(answers.items()):
+            for name, result in sorted((answer.get("sites") or {}).items()):
+                good = "error" not in result
+                detail = (
+                    f"snapshot {result.get('snapshot')}, {result.get('bytes', 0)} bytes "
+                    f"({result.get('added', 0)} new), {result.get('seconds', 0)} s"
+                    if good
+                    else str(result["error"])
+                )
+                rows.append([name, node, ok_text("ok" if good else "failed", good), detail])
+        click.echo(text_table(["site", "node", "result", "detail"], rows))
+    if failed:
+        raise SystemExit(1)
+
+
+@backup.command("check")
+@platform_options
+@click.option("--json", "as_json", is_flag=True, help="JSON for machines.")
+@reports_errors
+def check_(root: Path | None, env: str, inventory: Path | None, as_json: bool) -> None:
+    """Every site's last backups; exit 1 when one failed, is too old, missing or corrupt."""
+    _base, platform, fleet, call = _setup(root, env, inventory)
+    when = _now()
+    rows = check(call, fleet.requests, platform, when)
+    if as_json:
+        out = [
+            {
+                "site": r.site,
+                "kind": r.kind,
+                "node": r.node,
+                "state": r.state,
+                "last_success": r.last_success.isoformat() if r.last_success else None,
+                "bytes": r.bytes,
+                "detail": r.detail,
+            }
+            for r in rows
+        ]
+        click.echo(json.dumps(out, indent=1))
+    else:
+        table = [
+            [
+                r.site,
+                r.kind,
+                r.node,
+                ok_text(r.state, r.ok),
+                r.last_success.strftime("%Y-%m-%d %H:%M") if r.last_success else "-",
+                r.age_text(when),
+                str(r.bytes),
+                r.detail,
+            ]
+            for r in rows
+        ]
+        headers = ["site", "kind", "node", "state", "last (UTC)", "age", "bytes", "detail"]
+        click.echo(text_table(headers, table))
+        bad = [r for r in rows if not r.ok]
+        click.echo(f"backups: {len(rows) - len(bad)} ok, {len(bad)} not ok", err=True)
+    if any(not r.ok for r in rows):
+        raise SystemExit(1)
+
+
+@backup.command("verify")
+@platform_options
+@click.option("--read-data", is_flag=True, help="Read and check every data pack (slow).")
+@reports_errors
+def verify_(root: Path | None, env: str, inventory: Path | None, read_data: bool) -> None:
+    """restic check of every node's repository; exit 1 on any damage."""
+    _base, platform, _fleet, call = _setup(root, env, inventory)
+    answers = verify(call, platform, read_data)
+    rows = [
+        [node, ok_text("ok" if a.get("ok") else "damaged", bool(a.get("ok"))), a.get("error", "")]
+        for node, a in sorted(answers.items())
+    ]
+    click.echo(text_table(["node", "repository", "detail"], rows))
+    if not all(a.get("ok") for a in answers.values()):
+        raise SystemExit(1)
+
+
+@click.command()
+@click.argument("site")
+@click.option("--at", "at_text", required=True, help=f"Which backup: {ALLOWED}.")
+@click.option("--files", is_flag=True, help="Only the site's files.")
+@click.option("--database", is_flag=True, help="Only the site's database.")
+@click.option(
+    "--beside",
+    is_flag=True,
+    help="Leave the live site alone: files into <home>/restored-<time>/, the database dump "
+    "into the node's restore directory.",
+)
+@click.option("--who", help="Who restores, for the maintenance log (default: git user.name).")
+@click.option(
+    "--records",
+    "records_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Records directory (default: $OPDHOST_RECORDS_DIR or <root>/records).",
+)
+@platform_options
+@reports_errors
+def restore(
+    *,
+    site: str,
+    at_text: str,
+    files: bool,
+    database: bool,
+    beside: bool,
+    who: str | None,
+    records_dir: Path | None,
+    root: Path | None,
+    env: str,
+    inventory: Path | None,
+) -> None:
+    """Restore SITE's files and/or database as they were at --at; logged in the maintenance log."""
+    from opdhost.documents.inputs import gather  # noqa: PLC0415 - only a restore pays
+    from opdhost.documents.maintenance import add_entry  # noqa: PLC0415
+
+    at = parse_at(at_text, _now())
+    base, platform, fleet, call = _setup(root, env, inventory)
+    found = chosen(site_parts(fleet.requests, platform, site), files, database, site)
+    records_root = records_dir or Path(os.environ.get("OPDHOST_RECORDS_DIR") or base / "records")
+    sources = gather(base, platform, platform_path(base, env, inventory), records_root)
+
+    def log(note: str) -> Any:
+        return add_entry(sources, site, note, who)
+
+    for done in restore_parts(call, found, at, beside, log):
+        where = done.answer.get("path") or done.answer.get("database") or ""
+        click.echo(
+            f"{site}: {done.part.kind} restored from backup {done.snapshot} of {done.time} UTC "
+            f"on {done.part.node} ({'beside' if beside else 'live'}: {where})"
+        )
+        if done.answer.get("previous"):
+            click.echo(f"  what it replaced is kept on {done.part.node}: {done.answer['previous']}")
