@@ -527,4 +527,13 @@ def _record(ctx: _Context, o: Outcome, started: str) -> dict[str, Any]:
         "ansible": ansible,
         "verification": checks,
         "drift": o.drift if options.check else None,
+        "database_quota": _database_quota(o.run),
     }
+
+
+def _database_quota(run: RunResult | None) -> dict[str, Any] | None:
+    """Each database's use against its quota as the run's database nodes found it (the
+    database role's quota step, docs/usage.md); None when no database node ran."""
+    from opdhost.usage.collect import quota_of_run  # noqa: PLC0415 - records only
+
+    return None if run is None else quota_of_run(Path(run.artifact_dir))

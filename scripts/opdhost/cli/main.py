@@ -28,6 +28,7 @@ COMMANDS = {
     "maintenance": "opdhost.cli.documents:maintenance",
     "backup": "opdhost.cli.backup:backup",
     "restore": "opdhost.cli.backup:restore",
+    "usage": "opdhost.cli.usage:usage",
 }
 """Command name -> `module:attribute` of its click command."""
 
