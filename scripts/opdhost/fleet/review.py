@@ -65,5 +65,15 @@ def run_review(
     if result.base is not None and base_sites is not None:
         found += result.base.findings
         result.plan = compute_plan(base_sites, fleet.by_site())
+        found += _usage_warnings(root, platform, fleet, result.plan)
     result.findings = sorted(set(found))
     return result
+
+
+def _usage_warnings(root: Path, platform: Platform, fleet: Fleet, plan: Plan) -> list[Finding]:
+    """The newest usage record's 80 %/100 % warnings for the sites this plan changes."""
+    from opdhost.usage.latest import records_for, usage_findings  # noqa: PLC0415 - plan only
+
+    changed = {c.site for c in plan.changes}
+    mine = [r for r in fleet.requests if r.site in changed]
+    return usage_findings(records_for(root, platform.environment), mine) if mine else []
