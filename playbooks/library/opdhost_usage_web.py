@@ -50,6 +50,13 @@ options:
     description: Glob of the Apache configuration files that are loaded.
     type: str
     default: /etc/apache2/sites-enabled/*.conf
+  from_day:
+    description:
+      - Count only days from this one (C(YYYY-MM-DD)) and read only the logs written since the
+        day before it; the days before are already in the record (a later collection of the
+        same month). Empty - the whole months.
+    type: str
+    default: ''
   interface:
     description: The interface carrying the bandwidth role's HTB classes ('' for none).
     type: str
@@ -161,8 +168,11 @@ def log_files(log: str, since: float) -> list[str]:
     return out
 
 
-def count_traffic(paths: list[str], months: set[str]) -> dict[str, dict[str, Any]]:
-    """day -> {requests, bytes, errors_4xx, errors_5xx, peak_bytes_minute} for the months."""
+def count_traffic(
+    paths: list[str], months: set[str], from_day: str = ""
+) -> dict[str, dict[str, Any]]:
+    """day -> {requests, bytes, errors_4xx, errors_5xx, peak_bytes_minute} for the months
+    (from `from_day` on, when given)."""
     days: dict[str, dict[str, Any]] = {}
     minutes: dict[str, dict[int, int]] = {}
     for path in paths:
@@ -179,6 +189,8 @@ def count_traffic(paths: list[str], months: set[str]) -> dict[str, dict[str, Any
                 if key_month not in months:
                     continue
                 day = f"{key_month}-{dd.decode()}"
+                if day < from_day:
+                    continue
                 row = days.get(day)
                 if row is None:
                     row = days[day] = {
@@ -222,9 +234,12 @@ def tc_counters(module: AnsibleModule, interface: str) -> dict[str, dict[str, in
     return parse_tc(out or "") if rc == 0 else {}
 
 
-def month_start(months: list[str]) -> float:
-    first = min(months)
-    return dt.datetime(int(first[:4]), int(first[5:7]), 1, tzinfo=dt.UTC).timestamp()
+def read_since(months: list[str], from_day: str) -> float:
+    """The oldest modification time a log can have and still hold a line to count: a line of
+    local day D was written after D 00:00 UTC - 14 h, and its file modified after it."""
+    first = max(min(months) + "-01", from_day)
+    start = dt.datetime(int(first[:4]), int(first[5:7]), int(first[8:10]), tzinfo=dt.UTC)
+    return start.timestamp() - 86400
 
 
 def main() -> None:
@@ -234,6 +249,7 @@ def main() -> None:
             "months": {"type": "list", "elements": "str", "required": True},
             "apache_config": {"type": "str", "default": "/etc/apache2/sites-enabled/*.conf"},
             "interface": {"type": "str", "default": ""},
+            "from_day": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
     )
@@ -241,7 +257,10 @@ def main() -> None:
     bad = [m for m in months if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", m)]
     if bad or not months:
         module.fail_json(msg=f"months must be YYYY-MM, got {bad or months}")
-    since = month_start(months) - 86400  # a rotation written just after the month began
+    from_day = module.params["from_day"]
+    if from_day and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", from_day):
+        module.fail_json(msg=f"from_day must be YYYY-MM-DD, got {from_day!r}")
+    since = read_since(months, from_day)
     paths = site_paths(module.params["apache_config"])
     counters = tc_counters(module, module.params["interface"])
     usage: dict[str, Any] = {}
@@ -261,7 +280,7 @@ def main() -> None:
         days: dict[str, dict[str, Any]] = {}
         for log in logs:
             try:
-                for day, row in count_traffic(log_files(log, since), set(months)).items():
+                for day, row in count_traffic(log_files(log, since), set(months), from_day).items():
                     into = days.setdefault(day, {k: 0 for k in row})
                     for key, value in row.items():
                         if key == "peak_bytes_minute":

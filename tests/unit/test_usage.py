@@ -253,3 +253,26 @@ def test_tc_class_counters_are_read_per_class() -> None:
         "1:ffff": {"bytes": 1890571, "packets": 10006},
         "1:64": {"bytes": 9103, "packets": 34},
     }
+
+
+def test_a_later_collection_counts_again_only_from_the_day_before_the_last(tmp_path: Path) -> None:
+    month = parse_month("2026-12")
+    assert store.recount_from(None, month) == ""
+    assert store.recount_from({"collected_at": "2026-12-10T01:00:00Z"}, month) == "2026-12-09"
+    assert store.recount_from({"collected_at": "2026-12-01T01:00:00Z"}, month) == "2026-12-01"
+    assert store.recount_from({"collected_at": "2027-01-02T01:00:00Z"}, month) == "2026-12-31"
+    log = tmp_path / "access.log"
+    log.write_text(
+        _line("08/Dec/2026", "10:00:00", 200, "7") + _line("09/Dec/2026", "10:00:00", 200, "9")
+    )
+    old = tmp_path / "access.log.3.gz"
+    with gzip.open(old, "wt") as fh:
+        fh.write(_line("02/Dec/2026", "10:00:00", 200, "5"))
+    for path, day in ((old, 3), (log, 9)):
+        stamp = dt.datetime(2026, 12, day, 12, tzinfo=dt.UTC).timestamp()
+        os.utime(path, (stamp, stamp))
+    since = PROBE.read_since(["2026-12"], "2026-12-09")
+    assert PROBE.log_files(str(log), since) == [str(log)]
+    assert list(
+        PROBE.count_traffic(PROBE.log_files(str(log), since), {"2026-12"}, "2026-12-09")
+    ) == ["2026-12-09"]

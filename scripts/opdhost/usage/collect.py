@@ -181,11 +181,15 @@ def collect(
     inventory = inventory_dir / "hosts.yml"
     if not inventory.is_file():
         raise UsageError(f"no inventory {inventory}")
+    before = store.load(records, month)
     run = run_playbook(
         PLAYBOOK,
         inventory,
         node_vars=render(fleet.requests, platform).nodes,
-        extravars={"opdhost_usage_months": [str(month)]},
+        extravars={
+            "opdhost_usage_months": [str(month)],
+            "opdhost_usage_from_day": store.recount_from(before, month),
+        },
         artifacts=records.artifacts(),
         ident=f"usage-{new_run_id()}",
         on_progress=on_progress,
@@ -206,6 +210,6 @@ def collect(
             hint=f"see {run.artifact_dir}/stdout",
         )
     record = fold(fleet.requests, results, month, platform.environment, now_iso())
-    merged = store.merge(store.load(records, month), record)
+    merged = store.merge(before, record)
     path = store.save(records, month, merged)
     return Collection(path, merged, run, run.seconds)

@@ -10,6 +10,7 @@ counts and sizes only: no secret, no visitor's address.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,19 @@ def merge(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
         "collections": int(old.get("collections", 0)) + 1,
         "sites": sites,
     }
+
+
+def recount_from(record: dict[str, Any] | None, month: Month) -> str:
+    """The first day a new collection must count again: the day before the last collection
+    (its day was partly counted, and log times are the node's local time), never before the
+    month; '' (the whole month) when the month has no record yet."""
+    if record is None:
+        return ""
+    try:
+        last = dt.date.fromisoformat(str(record.get("collected_at", ""))[:10])
+    except ValueError:
+        return ""
+    return max(month.first, min(last - dt.timedelta(days=1), month.last)).isoformat()
 
 
 def save(records: Records, month: Month, data: dict[str, Any]) -> Path:
