@@ -104,7 +104,13 @@ def request_text(index: int, zone: str = "kab-contoh.go.id", **changes: Any) -> 
 
 
 def e2e_request(
-    site: str, ip: int, engine: str = "mariadb", status: str = "active", mbit: int = 10
+    site: str,
+    ip: int,
+    engine: str = "mariadb",
+    status: str = "active",
+    mbit: int = 10,
+    *,
+    sftp_keys: tuple[str, ...] = (),
 ) -> str:
     """A request of the end-to-end tests' agency on the lab (IP 10.203.0.<ip>)."""
     db = Engine(engine)
@@ -126,6 +132,7 @@ def e2e_request(
         node="web1",
         ip=f"10.203.0.{ip}",
         status=Status(status),
+        sftp_keys=sftp_keys,
         comment="An end-to-end test's request.",
     )
     return write_request(spec)

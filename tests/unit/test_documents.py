@@ -83,6 +83,38 @@ def test_letter_names_the_site_its_ip_and_the_request_letter(repo: Path, tmp_pat
     assert "10.203.0.101" not in html  # not the neighbour's
 
 
+def test_letter_names_the_agencys_key_by_fingerprint_and_where_its_logs_are(
+    repo: Path, tmp_path: Path
+) -> None:
+    key = tmp_path / "agency"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    public = key.with_suffix(".pub").read_text().strip()
+    path = repo / "requests/disdik/disdik.yaml"
+    path.write_text(
+        path.read_text().replace("  tls: true\n", f'  tls: true\n  sftp_keys: ["{public}"]\n')
+    )
+    git(repo, "commit", "-qam", "disdik: the agency's key")
+    fingerprint = subprocess.run(
+        ["ssh-keygen", "-lf", str(key.with_suffix(".pub"))],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()[1]
+    out = tmp_path / "out"
+    done = opdhost("letter", "disdik", "--root", str(repo), "--out", str(out))
+    assert done.exit_code == 0, done.output
+    html = (out / "letter-disdik-activation-id.html").read_text()
+    assert fingerprint in html and "/logs/access.log" in html
+    assert public.split()[1] not in html  # the fingerprint, not the key
+    _run(repo, "20261104T020000Z-3", "2026-11-04T02:00:00Z", [("ppdb", "create", "ok")])
+    other = opdhost("letter", "ppdb", "--root", str(repo), "--out", str(out), "--lang", "en")
+    assert other.exit_code == 0, other.output
+    assert (
+        "none yet: access is by SSH key only"
+        in (out / "letter-ppdb-activation-en.html").read_text()
+    )
+
+
 def test_numbers_are_never_shared_and_a_letter_keeps_its_number(repo: Path, tmp_path: Path) -> None:
     out = str(tmp_path / "out")
     _run(repo, "20261104T020000Z-3", "2026-11-04T02:00:00Z", [("ppdb", "create", "ok")])
@@ -144,7 +176,7 @@ def test_request_values_are_printed_as_text() -> None:
         "site": {"name": "x", "fqdn": "x.z", "url": "https://x.z", "aliases": [], "ip": "1.2.3.4",
                  "tls": True, "hsts": False, "runtime": "php", "storage_mb": 1,
                  "bandwidth_mbit": 1, "status": "active"},
-        "sftp": {"host": "h", "port": 22, "account": "s-x"}, "database": None,
+        "sftp": {"host": "h", "port": 22, "account": "s-x", "keys": []}, "database": None,
         "effective": {"date": "d", "time": "t", "run_id": "r"},
     }  # fmt: skip
     html = render_html("letter.id.html", context, [TEMPLATES])

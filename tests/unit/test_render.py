@@ -36,6 +36,15 @@ def test_web_node_gets_every_site_with_contract_fields(lab_platform: Platform) -
         "storage_mb": 2048,
         "tls": True,
         "hsts": False,
+        "sftp_keys": [],
+        "database": {
+            "engine": "mariadb",
+            "host": "10.203.0.21",
+            "port": 3306,
+            "name": "disdik",
+            "user": "disdik",
+            "db_node": "db1",
+        },
     }
     assert [s["site"] for s in sites] == ["disdik", "perizinan", "ppdb", "renbang", "sehat"]
     assert "apache_vhost_only" not in web1  # apply.plan_work sets it, from the digests

@@ -147,15 +147,22 @@ def test_decommissioned_site_is_gone_with_its_archive(node: testinfra.host.Host)
 
 def test_access_logs_record_bytes_sent_per_site(node: testinfra.host.Host) -> None:
     fetch(node, f"disdik.{ZONE}", DISDIK[1], https=True, path="/index.html")
-    log = node.file("/var/log/apache2/sites/disdik-access.log").content_string
+    log = node.file("/srv/www/disdik/logs/access.log").content_string
     line = re.compile(
         rf"^disdik\.{re.escape(ZONE)} \S+ \S+ \S+ \[[^\]]+\] "
         rf'"GET /index.html HTTP/[\d.]+" 200 (\d+) (\d+) \d+ '
     )
     sent = [int(m.group(2)) for m in map(line.match, log.splitlines()) if m]
     assert sent and min(sent) > len("<h1>Dinas Pendidikan</h1>\n")  # %O counts headers too
-    assert node.file("/var/log/apache2/sites/disdik-error.log").exists
-    assert node.file("/var/log/apache2/sites/dinkes-access.log").exists
+    assert node.file("/srv/www/disdik/logs/error.log").exists
+    assert node.file("/srv/www/dinkes/logs/access.log").exists
+    # In the site's home for its agency (SFTP), root-owned so nobody can swap them for links;
+    # readable through the directory by the site's own group only.
+    for site in ("disdik", "dinkes"):
+        for sub in ("logs", "private"):
+            d = node.file(f"/srv/www/{site}/{sub}")
+            assert (d.user, d.group, d.mode) == ("root", f"s-{site}", 0o750), sub
+    node.run_expect([0], "logrotate --debug /etc/logrotate.d/opdhost-sites")
 
 
 def test_refused_change_left_the_working_config(node: testinfra.host.Host) -> None:

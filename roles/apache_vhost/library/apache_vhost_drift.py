@@ -45,6 +45,14 @@ options:
     description: The only supplementary group of every site account.
     type: str
     required: true
+  keys_dir:
+    description: Holds each site account's authorized keys file (named after the account).
+    type: path
+    required: true
+  keys_text:
+    description: The authorized keys file each touched site must have, by site.
+    type: dict
+    required: true
   check_tls:
     description: Whether certificates come from the local CA (only then is TLS probed).
     type: bool
@@ -65,12 +73,12 @@ options:
 
 RETURN = r"""
 drift:
-  description: Site names per aspect (account, dirs, index, tls, renew, leftover).
+  description: Site names per aspect (account, dirs, sftp_keys, index, tls, renew, leftover).
   type: dict
   returned: always
 """
 
-ASPECTS = ("account", "dirs", "index", "tls", "renew", "leftover")
+ASPECTS = ("account", "dirs", "sftp_keys", "index", "tls", "renew", "leftover")
 NOLOGIN = "/usr/sbin/nologin"
 
 
@@ -122,14 +130,29 @@ def account_differs(
 
 
 def dirs_differ(site: dict[str, Any], www_root: str) -> bool:
-    """Home root:root 0755, public user:www-data 2750, tmp user:user 0700."""
+    """Home root:root 0755, public user:www-data 2750, tmp user:user 0700, private and logs
+    root:user 0750."""
     home = f"{www_root}/{site['site']}"
     user = site["user"]
     return (
         _owner_mode_differs(home, "root", "root", 0o755, is_dir=True)
         or _owner_mode_differs(f"{home}/public", user, "www-data", 0o2750, is_dir=True)
         or _owner_mode_differs(f"{home}/tmp", user, user, 0o700, is_dir=True)
+        or _owner_mode_differs(f"{home}/private", "root", user, 0o750, is_dir=True)
+        or _owner_mode_differs(f"{home}/logs", "root", user, 0o750, is_dir=True)
     )
+
+
+def keys_differ(site: dict[str, Any], keys_dir: str, text: str) -> bool:
+    """The account's authorized keys file is not exactly `text`, root:root 0644."""
+    path = f"{keys_dir}/{site['user']}"
+    if _owner_mode_differs(path, "root", "root", 0o644, is_dir=False):
+        return True
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read() != text
+    except (OSError, UnicodeDecodeError):
+        return True
 
 
 def index_missing(site: dict[str, Any], www_root: str) -> bool:
@@ -235,10 +258,11 @@ def tls_state(site: dict[str, Any], tls_dir: str, ca: Any, renew_days: int) -> s
     return "ok"
 
 
-def leftover(site: dict[str, Any], www_root: str, tls_dir: str) -> bool:
-    """A decommissioned site still has a home, an account, a certificate or a key."""
+def leftover(site: dict[str, Any], www_root: str, tls_dir: str, keys_dir: str) -> bool:
+    """A decommissioned site still has a home, an account, SSH keys, a certificate or a key."""
     paths = (
         f"{www_root}/{site['site']}",
+        f"{keys_dir}/{site['user']}",
         f"{tls_dir}/{site['site']}.crt",
         f"{tls_dir}/private/{site['site']}.key",
     )
@@ -260,13 +284,15 @@ def probe(params: dict[str, Any]) -> dict[str, list[str]]:
     for site in params["sites"]:
         name = site["site"]
         if site.get("status") == "decommissioned":
-            if leftover(site, www_root, tls_dir):
+            if leftover(site, www_root, tls_dir, params["keys_dir"]):
                 drift["leftover"].append(name)
             continue
         if account_differs(site, www_root, params["sftp_group"], member_of):
             drift["account"].append(name)
         if dirs_differ(site, www_root):
             drift["dirs"].append(name)
+        if keys_differ(site, params["keys_dir"], params["keys_text"].get(name, "")):
+            drift["sftp_keys"].append(name)
         if index_missing(site, www_root):
             drift["index"].append(name)
         if params["check_tls"] and site.get("tls"):
@@ -285,6 +311,8 @@ def main() -> None:
             "sites": {"type": "list", "elements": "dict", "required": True},
             "www_root": {"type": "path", "required": True},
             "sftp_group": {"type": "str", "required": True},
+            "keys_dir": {"type": "path", "required": True},
+            "keys_text": {"type": "dict", "required": True},
             "check_tls": {"type": "bool", "required": True},
             "tls_dir": {"type": "path", "required": True},
             "ca_cert": {"type": "path", "required": True},

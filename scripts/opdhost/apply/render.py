@@ -12,11 +12,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from opdhost.backup.layout import backup_vars
-from opdhost.fleet import names
+from opdhost.fleet import names, sshkeys
 from opdhost.fleet.model import Engine, Request, Status
 from opdhost.fleet.platform import Platform
 
 NodeVars = dict[str, object]
+
+# The engines' standard ports: the database role does not move them.
+ENGINE_PORTS = {"mariadb": 3306, "postgresql": 5432}
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +29,24 @@ class Rendered:
     nodes: dict[str, NodeVars] = field(default_factory=dict)
 
 
-def _vhost(req: Request, zone: str) -> dict[str, object]:
+def _site_database(req: Request, platform: Platform) -> dict[str, object] | None:
+    """What the site's credentials file names (the password is added on the hosts only)."""
+    db = req.database
+    server = platform.db_servers.get(db.engine.value)
+    if db.engine is Engine.NONE or server is None:
+        return None
+    return {
+        "engine": db.engine.value,
+        "host": server.address,
+        "port": ENGINE_PORTS[db.engine.value],
+        "name": db.name,
+        "user": db.user,
+        "db_node": server.node,
+    }
+
+
+def _vhost(req: Request, platform: Platform) -> dict[str, object]:
+    zone = platform.zone
     return {
         "site": req.site,
         "fqdn": req.fqdn(zone),
@@ -38,6 +58,11 @@ def _vhost(req: Request, zone: str) -> dict[str, object]:
         "storage_mb": req.web.storage_mb,
         "tls": req.web.tls,
         "hsts": req.web.hsts,
+        "sftp_keys": [
+            {"key": key.line, "fingerprint": key.fingerprint}
+            for key in map(sshkeys.parse, req.web.sftp_keys)
+        ],
+        "database": _site_database(req, platform),
     }
 
 
@@ -95,7 +120,7 @@ def render(requests: Iterable[Request], platform: Platform) -> Rendered:
             nodes,
             name,
             {
-                "apache_vhost_sites": [_vhost(r, platform.zone) for r in mine],
+                "apache_vhost_sites": [_vhost(r, platform) for r in mine],
                 "apache_vhost_interface": web.interface,
                 "bandwidth_interface": web.interface,
                 "bandwidth_sites": [_bandwidth(r) for r in mine],

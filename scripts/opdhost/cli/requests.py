@@ -14,6 +14,7 @@ from opdhost.cli.common import load_setup, platform_options, reports_errors
 from opdhost.errors import OpdhostError, has_errors
 from opdhost.fleet import allocation as allocate
 from opdhost.fleet import formats as output
+from opdhost.fleet import sshkeys
 from opdhost.fleet.claims import fetch_open_refs, open_claims
 from opdhost.fleet.ledger import ledger
 from opdhost.fleet.loading import load_working_tree
@@ -200,6 +201,13 @@ def plan(
 @click.option("--bandwidth-mbit", type=int, required=True)
 @click.option("--alias", "aliases", multiple=True, help="Extra host name (repeatable).")
 @click.option("--no-tls", is_flag=True, help="Serve plain HTTP only.")
+@click.option(
+    "--sftp-key",
+    "sftp_key_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The agency's SSH public key file (.pub) for SFTP (repeatable).",
+)
 @click.option("--node", help="Web node (default: the least used one with room).")
 @click.option("--ip", help="A specific free IP of the node's pool (default: the lowest free).")
 @click.option("--dry-run", is_flag=True, help="Print the file instead of writing it.")
@@ -234,6 +242,7 @@ def new(
     bandwidth_mbit: int,
     aliases: tuple[str, ...],
     no_tls: bool,
+    sftp_key_files: tuple[Path, ...],
     node: str | None,
     ip: str | None,
     dry_run: bool,
@@ -279,6 +288,7 @@ def new(
         tls=not no_tls,
         node=node,
         ip=ip,
+        sftp_keys=tuple(_public_key(path) for path in sftp_key_files),
     )
     claims = None
     if has_commits(base_dir):
@@ -291,6 +301,23 @@ def new(
         return
     allocate.write(base_dir, placement)
     click.echo(f"wrote {placement.path}: node {placement.node}, IP {placement.ip}")
+
+
+def _public_key(path: Path) -> str:
+    """One checked key line from a .pub file (the file's one line, without its newline)."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(4097)
+    except OSError as exc:
+        raise OpdhostError(f"{path}: cannot read the key file ({exc.strerror})") from None
+    lines = raw.decode("utf-8", "replace").strip().splitlines()
+    if len(raw) > 4096 or len(lines) != 1:
+        raise OpdhostError(f"{path}: a .pub file holds one key line; allowed: {sshkeys.ALLOWED}")
+    try:
+        sshkeys.parse(lines[0])
+    except sshkeys.BadKeyError as exc:
+        raise OpdhostError(f"{path}: the key {exc}; allowed: {sshkeys.ALLOWED}") from None
+    return lines[0]
 
 
 @click.command()

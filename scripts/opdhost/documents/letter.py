@@ -16,6 +16,7 @@ from opdhost.documents.base import LANGS, DocumentError, long_date, write_files
 from opdhost.documents.inputs import Sources
 from opdhost.documents.numbering import take_number
 from opdhost.documents.render import html_to_pdf, render_html
+from opdhost.fleet import sshkeys
 from opdhost.fleet.model import Engine, Request, Status
 
 KINDS = {
@@ -88,6 +89,7 @@ def letter_context(
             "host": node.address if node else req.web.node,
             "port": src.office.sftp_port,
             "account": req.user,
+            "keys": [sshkeys.fingerprint(k) for k in req.web.sftp_keys],
         },
         "database": None
         if db.engine is Engine.NONE

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from opdhost.errors import Finding
-from opdhost.fleet import names
+from opdhost.fleet import names, sshkeys
 from opdhost.fleet.ledger import Usage
 from opdhost.fleet.model import Engine, Request, Status
 from opdhost.fleet.platform import Platform
@@ -101,6 +101,33 @@ def uniqueness_findings(requests: Iterable[Request], zone: str) -> list[Finding]
             claim("database name", req.database.name, req, "database.name")
             claim("database user", req.database.user, req, "database.user")
     found += _nested_name_findings(requests, zone, claims)
+    found += _shared_key_findings(requests)
+    return found
+
+
+def _shared_key_findings(requests: Iterable[Request]) -> list[Finding]:
+    """An SFTP key opens the sites of one agency only: a key given to a second agency's site
+    would let the first agency's holder into it. One agency may use a key on all its sites."""
+    found: list[Finding] = []
+    owner: dict[str, tuple[Request, int]] = {}
+    for req in requests:
+        for index, text in enumerate(req.web.sftp_keys):
+            body = text.split(" ")[1] if text.count(" ") >= 1 else text
+            first = owner.setdefault(body, (req, index))
+            other, other_index = first
+            if other.opd.code == req.opd.code:
+                continue
+            field = f"web.sftp_keys[{index}]"
+            found.append(
+                Finding(
+                    req.path,
+                    req.line(field),
+                    field,
+                    f"this key ({sshkeys.fingerprint(text)}) is already given to agency "
+                    f"{other.opd.code!r} in {other.path}:"
+                    f"{other.line(f'web.sftp_keys[{other_index}]')}; each agency needs its own",
+                )
+            )
     return found
 
 

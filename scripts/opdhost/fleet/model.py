@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opdhost.errors import Finding
-from opdhost.fleet import names
+from opdhost.fleet import names, sshkeys
 from opdhost.fleet.schema import REQUEST_SCHEMA, check
 from opdhost.fleet.yamlload import Document, load_document
 
@@ -83,6 +83,8 @@ class Web:
     aliases: tuple[str, ...] = ()
     tls: bool = True
     hsts: bool = False
+    # The agency's SSH public keys as written (checked by fleet.sshkeys in the semantic checks)
+    sftp_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,7 @@ _KEPT_LINES = (
     "web.aliases",
     "web.tls",
     "web.hsts",
+    "web.sftp_keys",
     "database",
     "database.engine",
     "database.name",
@@ -163,6 +166,7 @@ class Request:
             "web.aliases": list(web.aliases),
             "web.tls": web.tls,
             "web.hsts": web.hsts,
+            "web.sftp_keys": [sshkeys.fingerprint(k) for k in web.sftp_keys],
             "database.engine": db.engine.value,
             "database.name": db.name or None,
             "database.user": db.user or None,
@@ -206,6 +210,37 @@ def _location_findings(req: Request, doc: Document) -> list[Finding]:
     return found
 
 
+def _key_findings(req: Request, doc: Document) -> list[Finding]:
+    """Each `web.sftp_keys` entry is one real key the office accepts, and none twice."""
+    found: list[Finding] = []  # how many: the schema (maxItems)
+    seen: dict[str, int] = {}
+    for index, text in enumerate(req.web.sftp_keys):
+        field_name = f"web.sftp_keys[{index}]"
+        try:
+            key = sshkeys.parse(text)
+        except sshkeys.BadKeyError as exc:
+            found.append(
+                Finding(
+                    req.path,
+                    doc.line(field_name),
+                    field_name,
+                    f"{exc}; allowed: {sshkeys.ALLOWED}",
+                )
+            )
+            continue
+        if key.line in seen:
+            found.append(
+                Finding(
+                    req.path,
+                    doc.line(field_name),
+                    field_name,
+                    f"the same key as web.sftp_keys[{seen[key.line]}] ({key.fingerprint})",
+                )
+            )
+        seen.setdefault(key.line, index)
+    return found
+
+
 def _semantic_findings(req: Request, doc: Document) -> list[Finding]:
     """Rules the JSON schema cannot express."""
     found = _location_findings(req, doc)
@@ -229,6 +264,7 @@ def _semantic_findings(req: Request, doc: Document) -> list[Finding]:
                 "needs tls: true (HSTS tells browsers to use HTTPS only)",
             )
         )
+    found.extend(_key_findings(req, doc))
     db = req.database
     if db.engine is not Engine.NONE:
         why = names.reserved_db_name(db.name)
@@ -284,9 +320,10 @@ def _build(doc: Document) -> Request:
         db_name = db.get("name") or names.default_db_name(site)
         database = Database(engine, db_name, db.get("user") or db_name, int(db["quota_mb"]))
     lines = {sys.intern(k): doc.lines[k] for k in _KEPT_LINES if k in doc.lines}
-    for index in range(len(web.get("aliases", ()))):
-        key = f"web.aliases[{index}]"
-        lines[key] = doc.lines.get(key, lines.get("web.aliases", 1))
+    for listed in ("aliases", "sftp_keys"):
+        for index in range(len(web.get(listed, ()))):
+            key = f"web.{listed}[{index}]"
+            lines[key] = doc.lines.get(key, lines.get(f"web.{listed}", 1))
     return Request(
         site=site,
         opd=_opd(opd["code"], opd["name"], contact["name"], contact["email"], contact.get("phone")),
@@ -301,6 +338,7 @@ def _build(doc: Document) -> Request:
             aliases=tuple(web.get("aliases", ())),
             tls=web.get("tls", True),
             hsts=web.get("hsts", False),
+            sftp_keys=tuple(web.get("sftp_keys", ())),
         ),
         database=database,
         path=doc.path,

@@ -44,6 +44,7 @@ class NewSite:
     status: Status = Status.ACTIVE
     db_name: str | None = None
     db_user: str | None = None
+    sftp_keys: tuple[str, ...] = ()
     comment: str = NEW_COMMENT
 
 
@@ -99,6 +100,9 @@ def request_text(spec: NewSite, node: str | None = None, ip: str | None = None) 
     lines.append(f"  tls: {'true' if spec.tls else 'false'}")
     if spec.hsts:
         lines.append("  hsts: true")
+    if spec.sftp_keys:
+        lines.append("  sftp_keys:")
+        lines += [f"    - {_q(k)}" for k in spec.sftp_keys]
     lines += ["database:", f"  engine: {spec.engine.value}"]
     if spec.engine is not Engine.NONE:
         if spec.db_name:
