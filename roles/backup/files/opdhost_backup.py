@@ -259,7 +259,11 @@ def retention(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def verify(cfg: dict[str, Any], subset: str | None) -> dict[str, Any]:
     """restic check; with a subset, that share of the data packs is read and verified."""
-    args = ["check"] + ([f"--read-data-subset={subset}"] if subset else [])
+    args = ["check"]
+    if subset == "all":
+        args.append("--read-data")
+    elif subset:
+        args.append(f"--read-data-subset={subset}")
     proc = restic(cfg, *args)
     if proc.returncode != 0:
         return {"ok": False, "error": explain(proc, "check")}
@@ -405,12 +409,13 @@ def restore_database(cfg: Config, site: Config, snap: str, beside: bool) -> Conf
                 ["mariadb", "--batch", "--default-character-set=utf8mb4", "--", name],
                 stdin=dump, capture_output=True, check=False,
             )  # fmt: skip
-    else:
-        load = subprocess.run(
-            ["runuser", "-u", "postgres", "--", "pg_restore", "--clean", "--if-exists",
-             "--single-transaction", "--exit-on-error", "-d", name, dump_file],
-            capture_output=True, check=False, cwd="/",
-        )  # fmt: skip
+    else:  # the dump is root-only: pg_restore (as postgres) reads it on stdin
+        with open(dump_file, "rb") as dump:
+            load = subprocess.run(
+                ["runuser", "-u", "postgres", "--", "pg_restore", "--clean", "--if-exists",
+                 "--single-transaction", "--exit-on-error", "-d", name],
+                stdin=dump, capture_output=True, check=False, cwd="/",
+            )  # fmt: skip
     if load.returncode != 0:
         why = load.stderr.decode("utf-8", "replace")[-300:]
         raise BackupError(
@@ -486,7 +491,7 @@ def main(argv: list[str]) -> int:
         elif args.command == "restore":
             answer = cmd_restore(cfg, args.site, args.snapshot, args.beside)
         else:
-            answer = verify(cfg, "100%" if args.read_data else None)
+            answer = verify(cfg, "all" if args.read_data else None)
     except (BackupError, OSError, ValueError, KeyError) as exc:
         print(json.dumps({"error": str(exc)}))
         return 1

@@ -21,7 +21,6 @@ from opdhost.backup.remote import Call, ssh_call
 from opdhost.backup.restore import restore as restore_parts
 from opdhost.backup.when import ALLOWED, parse_at
 from opdhost.cli.common import load_setup, ok_text, platform_options, reports_errors, text_table
-from opdhost.errors import FindingsError
 from opdhost.fleet.loading import Fleet, load_working_tree
 from opdhost.fleet.platform import Platform, platform_path
 
@@ -31,9 +30,7 @@ def _setup(
 ) -> tuple[Path, Platform, Fleet, Call]:
     base, platform = load_setup(root, env, inventory)
     settings(platform)
-    fleet = load_working_tree(base)
-    if fleet.findings:
-        raise FindingsError(fleet.findings)
+    fleet = load_working_tree(base)  # an invalid file elsewhere does not stop a restore
     inv = inventory if inventory is not None else base / "inventories" / env
     return base, platform, fleet, ssh_call(inv)
 
