@@ -35,6 +35,9 @@ def _setup(
     return base, platform, fleet, ssh_call(inv)
 
 
+_json = click.option("--json", "as_json", is_flag=True, help="JSON for machines.")
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -47,7 +50,7 @@ def backup() -> None:
 @backup.command("list")
 @click.argument("site")
 @platform_options
-@click.option("--json", "as_json", is_flag=True, help="JSON for machines.")
+@_json
 @reports_errors
 def list_(site: str, root: Path | None, env: str, inventory: Path | None, as_json: bool) -> None:
     """The backups of SITE kept on the backup target, oldest first."""
@@ -68,7 +71,7 @@ def list_(site: str, root: Path | None, env: str, inventory: Path | None, as_jso
 @backup.command("now")
 @click.argument("site")
 @platform_options
-@click.option("--json", "as_json", is_flag=True, help="JSON for machines.")
+@_json
 @reports_errors
 def now(site: str, root: Path | None, env: str, inventory: Path | None, as_json: bool) -> None:
     """Back up SITE's files and database now; exit 1 when a part failed."""
@@ -96,7 +99,7 @@ def now(site: str, root: Path | None, env: str, inventory: Path | None, as_json:
 
 @backup.command("check")
 @platform_options
-@click.option("--json", "as_json", is_flag=True, help="JSON for machines.")
+@_json
 @reports_errors
 def check_(root: Path | None, env: str, inventory: Path | None, as_json: bool) -> None:
     """Every site's last backups; exit 1 when one failed, is too old, missing or corrupt."""
