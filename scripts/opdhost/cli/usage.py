@@ -69,7 +69,9 @@ def _report(
 
 
 @click.group(invoke_without_command=True)
-@_month
+@click.option(
+    "--month", "month_text", metavar="YYYY-MM", help="Write the report of this month (= report)."
+)
 @_out
 @_records
 @platform_options
