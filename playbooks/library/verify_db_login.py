@@ -1,9 +1,12 @@
 #!/usr/bin/python
-"""Log in to many hostings' databases from a web node in one call, as each site's user.
+"""Log in to many hostings' databases from a web node in one call, as each site's code would.
 
-Why a module: the post-apply check ran one mysql_query/postgresql_query per site (one remote
-call each). This tries every login in one call, a few at a time, and returns per site whether
-it was accepted and, if not, the server's error, never the password.
+Each login uses what the site itself has: its credentials file (private/db.env, written by
+apache_vhost's `credentials` entry point), so a passing check proves the handover to the
+agency, not only the database. The file must name the engine, host, database and user the
+request gives. Why a module: the post-apply check ran one mysql_query/postgresql_query per site
+(one remote call each). This tries every login in one call, a few at a time, and returns per
+site whether it was accepted and, if not, why, never the password.
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ DOCUMENTATION = r"""
 module: verify_db_login
 short_description: Try many database logins at once, report each
 description:
-  - For each login, connects over the network to I(host) as I(user) with I(password) to
-    I(database) and runs C(SELECT 1) (PyMySQL for MariaDB, psycopg2 for PostgreSQL).
-  - A login without a password fails with "no password file on the database node".
-  - Read-only, C(changed=false); passwords are C(no_log) options and never returned.
+  - For each login, reads I(credentials_file) (KEY=value lines), checks that it names
+    I(engine), I(host), I(database) and I(user), connects over the network with its
+    C(DB_PASSWORD) and C(DB_PORT) and runs C(SELECT 1) (PyMySQL for MariaDB, psycopg2 for
+    PostgreSQL).
+  - Read-only, C(changed=false); the password is never returned.
 options:
   logins:
     description: The logins to try.
@@ -46,7 +50,10 @@ options:
       host: {description: Address of the database server., type: str, required: true}
       user: {description: The site's database user., type: str, required: true}
       database: {description: The site's database., type: str, required: true}
-      password: {description: The site's password; null when none was found., type: str}
+      credentials_file:
+        description: The site's private/db.env on this node.
+        type: path
+        required: true
   timeout:
     description: Seconds allowed to connect, per login.
     type: int
@@ -65,15 +72,45 @@ outcomes:
 """
 
 
+WANTED = {"DB_ENGINE": "engine", "DB_HOST": "host", "DB_NAME": "database", "DB_USER": "user"}
+
+
+def read_credentials(path: str) -> dict[str, str]:
+    """The file's KEY=value lines (as PHP's parse_ini_file with INI_SCANNER_RAW reads them)."""
+    found: dict[str, str] = {}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            key, sep, value = line.rstrip("\n").partition("=")
+            if sep:
+                found[key.strip()] = value.strip()
+    return found
+
+
 def try_login(login: dict[str, Any], timeout: int) -> dict[str, Any]:
-    """Connect and run SELECT 1; the error text, if any, without the password in it."""
-    password = login["password"]
-    if password is None:
-        return {"ok": False, "error": "no password file on the database node"}
+    """Read the site's file, connect with it, run SELECT 1; errors never hold the password."""
+    path = login["credentials_file"]
+    try:
+        creds = read_credentials(path)
+    except FileNotFoundError:
+        return {"ok": False, "error": f"no credentials file {path} on the web node"}
+    except (OSError, UnicodeDecodeError) as exc:
+        return {"ok": False, "error": f"credentials file {path} unreadable: {exc}"}
+    for key, field in WANTED.items():
+        if creds.get(key) != login[field]:
+            return {
+                "ok": False,
+                "error": f"credentials file {path} says {key}={creds.get(key, '(missing)')}, "
+                f"the request {login[field]}",
+            }
+    password = creds.get("DB_PASSWORD", "")
+    if not password or not creds.get("DB_PORT", "").isdigit():
+        return {"ok": False, "error": f"credentials file {path} has no DB_PASSWORD or DB_PORT"}
+    port = int(creds["DB_PORT"])
     try:
         if login["engine"] == "mariadb":
             connection = pymysql.connect(
                 host=login["host"],
+                port=port,
                 user=login["user"],
                 password=password,
                 database=login["database"],
@@ -82,6 +119,7 @@ def try_login(login: dict[str, Any], timeout: int) -> dict[str, Any]:
         else:
             connection = psycopg2.connect(
                 host=login["host"],
+                port=port,
                 user=login["user"],
                 password=password,
                 dbname=login["database"],
@@ -107,7 +145,7 @@ def main() -> None:
         "host": {"type": "str", "required": True},
         "user": {"type": "str", "required": True},
         "database": {"type": "str", "required": True},
-        "password": {"type": "str", "no_log": True},
+        "credentials_file": {"type": "path", "required": True},
     }
     module = AnsibleModule(
         argument_spec={

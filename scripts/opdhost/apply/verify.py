@@ -2,8 +2,9 @@
 
 Its name (and aliases) resolve at every DNS server of the platform to its IP (dnspython,
 asked directly, no recursion); HTTP and HTTPS answer on its IP for its name (HTTPS with SNI,
-the certificate naming the site); its database accepts its user from its web node (through
-ansible-runner, playbooks/verify_db.yml: the password never leaves the hosts). Secondaries
+the certificate naming the site); its database accepts its user from its web node with the
+site's own credentials file, as the agency's code would (through ansible-runner,
+playbooks/verify_db.yml: the password never leaves the web node). Secondaries
 and Apache reloads take a moment, so each check retries until a deadline.
 """
 
@@ -34,6 +35,9 @@ TIMEOUT = 3.0
 SITE_HEADER = "X-Opdhost-Site"
 """Every answer of a site's own virtual hosts names the site (roles/apache_vhost): an answer
 without it came from another vhost (the catch-all, when the site's vhost is not loaded)."""
+# Where apache_vhost keeps a site's credentials file (apache_vhost_www_root's default, which
+# the platform does not change; documents.yml's credentials_file names the same path).
+CREDENTIALS_FILE = "/srv/www/{site}/private/db.env"
 DB_REPORT_TASK = "Report each hosting's database connection"  # the task in verify_db.yml
 
 
@@ -229,6 +233,7 @@ def db_targets(requests: list[Request], platform: Platform) -> list[dict[str, st
                 "db_node": server.node,
                 "db_address": server.address,
                 "web_node": req.web.node,
+                "credentials_file": CREDENTIALS_FILE.format(site=req.site),
             }
         )
     return out
@@ -252,7 +257,7 @@ def verify(
     with ThreadPoolExecutor(max_workers=8) as pool:
         futures = [pool.submit(_site_checks, r, platform, wait) for r in requests]
         if targets:
-            limit = sorted({t["db_node"] for t in targets} | {t["web_node"] for t in targets})
+            limit = sorted({t["web_node"] for t in targets})
             run = run_playbook(
                 "verify_db.yml",
                 inventory,
