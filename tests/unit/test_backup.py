@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from opdhost.backup import BackupError
 from opdhost.backup.jobs import check
-from opdhost.backup.layout import Part, backup_vars, chosen, site_parts
+from opdhost.backup.layout import Part, archive_parts, backup_vars, chosen, site_parts
 from opdhost.backup.remote import answer
 from opdhost.backup.restore import restore
 from opdhost.backup.status import CORRUPT, FAILED, MISSING, OK, TOO_OLD, UNREACHABLE, evaluate
@@ -183,8 +183,20 @@ def test_backup_vars_per_node(lab_platform: Platform) -> None:
         {"site": "sehat", "kind": "files", "path": "/srv/www/sehat"},
     ]
     assert nodes["db1"]["backup_sites"] == [
-        {"site": "disdik", "kind": "database", "engine": "mariadb", "name": "disdik"},
-        {"site": "sehat", "kind": "database", "engine": "postgresql", "name": "sehat"},
+        {
+            "site": "disdik",
+            "kind": "database",
+            "engine": "mariadb",
+            "name": "disdik",
+            "user": "disdik",
+        },
+        {
+            "site": "sehat",
+            "kind": "database",
+            "engine": "postgresql",
+            "name": "sehat",
+            "user": "sehat",
+        },
     ]
     assert nodes["db1"]["backup_target_host"] == "ns2"
     assert nodes["db1"]["backup_keep_daily"] == 7
@@ -338,3 +350,26 @@ def test_helper_names_corruption_and_refuses_bad_names(capsys: pytest.CaptureFix
     assert helper.main(["snapshots", "../etc"]) == 1
     assert "not a site name" in json.loads(capsys.readouterr().out)["error"]
     assert helper.tags("disdik", "files") == ["--tag", "site:disdik,kind:files"]
+
+
+def test_archive_parts_need_a_decommissioned_site_on_the_same_nodes(
+    lab_platform: Platform,
+) -> None:
+    old, new = _request("lama", status="decommissioned"), _request("baru")
+    found = archive_parts([old, new], lab_platform, "lama", "baru")
+    assert [(p.kind, p.node, user) for p, user in found] == [
+        ("files", "web1", ""),
+        ("database", "db1", "lama"),  # the old owner, renamed in a PostgreSQL dump
+    ]
+    with pytest.raises(BackupError, match="not a decommissioned site"):
+        archive_parts([old, new], lab_platform, "baru", "lama")
+    other_engine = [old, _request("baru", "postgresql")]
+    assert [p.kind for p, _u in archive_parts(other_engine, lab_platform, "lama", "baru")] == [
+        "files"
+    ]
+
+
+def test_cli_restore_needs_at_or_archive(tmp_path: Path) -> None:
+    result = opdhost("restore", "disdik", "--root", str(_repo(tmp_path)))
+    assert result.exit_code == 1
+    assert "give --at WHEN (a backup of SITE) or --from-archive SITE" in result.output

@@ -29,8 +29,12 @@ import argparse
 import contextlib
 import datetime as dt
 import fcntl
+import grp
+import gzip
+import hashlib
 import json
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -370,6 +374,22 @@ def restore_files(cfg: Config, site: Config, snap: str, beside: bool) -> Config:
     return {"restored": "live", "path": path, "previous": kept}
 
 
+def keep_live_database(cfg: Config, site: Config, stamp: str) -> str:
+    """Dump the live database into the keep directory first: nothing is lost by a restore."""
+    before = os.path.join(
+        cfg["keep_dir"], f"{site['site']}-database-before-restore-{stamp}-{dump_name(site)}"
+    )
+    with open(before, "wb") as out:
+        os.chmod(before, 0o600)
+        done = subprocess.run(
+            dump_command(site), stdout=out, stderr=subprocess.PIPE, check=False, cwd="/"
+        )
+    if done.returncode != 0:
+        why = done.stderr.decode("utf-8", "replace")[-300:]
+        raise BackupError(f"{site['site']}: could not dump the live database first: {why}")
+    return before
+
+
 def restore_database(cfg: Config, site: Config, snap: str, beside: bool) -> Config:
     """Restore a site's database: the dump is read whole (blobs checked) before it is loaded."""
     os.makedirs(cfg["keep_dir"], mode=0o700, exist_ok=True)
@@ -390,18 +410,7 @@ def restore_database(cfg: Config, site: Config, snap: str, beside: bool) -> Conf
         raise BackupError(explain(err, f"{site['site']}: restore of database {snap}"))
     if beside:
         return {"restored": "beside", "path": dump_file}
-    # The live database as it is now is kept first: nothing is lost by a restore.
-    before = os.path.join(
-        cfg["keep_dir"], f"{site['site']}-database-before-restore-{stamp}-{dump_name(site)}"
-    )
-    with open(before, "wb") as out:
-        os.chmod(before, 0o600)
-        done = subprocess.run(
-            dump_command(site), stdout=out, stderr=subprocess.PIPE, check=False, cwd="/"
-        )
-    if done.returncode != 0:
-        why = done.stderr.decode("utf-8", "replace")[-300:]
-        raise BackupError(f"{site['site']}: could not dump the live database first: {why}")
+    before = keep_live_database(cfg, site, stamp)
     name = site["name"]
     if site["engine"] == "mariadb":
         with open(dump_file, "rb") as dump:
@@ -446,6 +455,122 @@ def cmd_restore(cfg: dict[str, Any], name: str, snap: str, beside: bool) -> dict
             "kind": kind, **result}  # fmt: skip
 
 
+ARCHIVE = re.compile(r"(?:(mariadb|postgresql)-)?([a-z0-9-]+)-(\d{8}T\d{6}Z)\.(tar|sql)\.gz")
+
+
+def archive_file(cfg: Config, old: str, kind: str) -> tuple[str, str]:
+    """(snapshot, path) of the newest archive of `old` kept on the target for this node."""
+    proc = restic(cfg, "snapshots", "--json", "--host", cfg["node"], "--tag", "kind:archives")
+    if proc.returncode != 0:
+        raise BackupError(explain(proc, f"{old}: archives"))
+    snaps = sorted(json.loads(proc.stdout or "[]") or [], key=lambda s: s.get("time", ""))
+    if not snaps:
+        raise BackupError(f"{old}: no decommission archive on the backup target of {cfg['node']}")
+    snap = str(snaps[-1].get("short_id") or snaps[-1]["id"][:8])
+    listing = restic(cfg, "ls", "--json", snap)
+    if listing.returncode != 0:
+        raise BackupError(explain(listing, f"{old}: archives {snap}"))
+    found = []
+    for line in listing.stdout.splitlines():
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            match = ARCHIVE.fullmatch(os.path.basename(str(entry.get("path", ""))))
+            db = kind == "database"
+            if match and match[2] == old and bool(match[1]) == db and entry.get("type") == "file":
+                found.append((match[3], str(entry["path"])))
+    if not found:
+        raise BackupError(f"{old}: no {kind} archive of it in the archives of {cfg['node']}")
+    return snap, max(found)[1]
+
+
+def fetch_checked(cfg: Config, snap: str, path: str, dest: str) -> None:
+    """Copy one archive out of the repository and check it against its .sha256 file."""
+    with open(dest, "wb") as out:
+        os.chmod(dest, 0o600)
+        env = restic_env(cfg)
+        argv = ["restic", "-o", f"sftp.command={env['OPDHOST_SFTP_COMMAND']}", "--no-lock"]
+        done = subprocess.run(
+            [*argv, "dump", snap, path], env=env, stdout=out, stderr=subprocess.PIPE, check=False
+        )
+    if done.returncode != 0:
+        err = subprocess.CompletedProcess([], done.returncode, "", done.stderr.decode())
+        raise BackupError(explain(err, f"archive {os.path.basename(path)}"))
+    sums = restic(cfg, "dump", snap, path + ".sha256")
+    digest = hashlib.sha256()
+    with open(dest, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if sums.returncode != 0 or sums.stdout.split()[:1] != [digest.hexdigest()]:
+        raise BackupError(
+            f"archive {os.path.basename(path)}: its sha256 does not match the one recorded at "
+            "decommission; nothing was restored"
+        )
+
+
+def cmd_from_archive(cfg: Config, old: str, new: str, old_user: str) -> Config:
+    """The decommissioned site `old`'s archive into the new site `new` of this node.
+
+    Files: unpacked beside the new site's own, `<home>/restored-from-<old>-<time>/`, owned by
+    the new site's user. Database: loaded into the new site's database, the database as it
+    was kept first (PostgreSQL: the old owner's statements name the new one).
+    """
+    site = next((s for s in cfg["sites"] if s["site"] == new), None)
+    if site is None:
+        raise BackupError(f"{new}: not a site of {cfg['node']}")
+    snap, path = archive_file(cfg, old, site["kind"])
+    os.makedirs(cfg["keep_dir"], mode=0o700, exist_ok=True)
+    stamp = _stamp()
+    local = os.path.join(cfg["keep_dir"], f"{new}-from-{old}-{stamp}-{os.path.basename(path)}")
+    with node_lock(cfg):
+        fetch_checked(cfg, snap, path, local)
+        if site["kind"] == "files":
+            result = unpack_files(site, old, local, stamp)
+        else:
+            result = load_archive_dump(cfg, site, old_user, local, stamp)
+    return {"site": new, "from": old, "node": cfg["node"], "snapshot": snap,
+            "archive": os.path.basename(path), "kind": site["kind"], **result}  # fmt: skip
+
+
+def unpack_files(site: Config, old: str, archive: str, stamp: str) -> Config:
+    """Unpack into a staging place, hand everything to the new site's user, move it in."""
+    stage = os.path.join(os.path.dirname(site["path"]), f".opdhost-archive-{site['site']}-{stamp}")
+    os.makedirs(stage, mode=0o700)
+    done = subprocess.run(["tar", "-xzf", archive, "-C", stage], capture_output=True, check=False)
+    source = os.path.join(stage, old)
+    if done.returncode != 0 or not os.path.isdir(source):
+        shutil.rmtree(stage, ignore_errors=True)
+        raise BackupError(f"unpacking the archive failed: {done.stderr.decode()[-300:]}")
+    user = pwd.getpwnam(f"s-{site['site']}")
+    web = grp.getgrnam("www-data").gr_gid
+    for top, dirs, files in os.walk(source):
+        for name in [top, *(os.path.join(top, n) for n in dirs + files)]:
+            info = os.lstat(name)
+            os.lchown(name, user.pw_uid, web if info.st_gid == web else user.pw_gid)
+    where = os.path.join(site["path"], f"restored-from-{old}-{stamp}")
+    os.replace(source, where)
+    shutil.rmtree(stage, ignore_errors=True)
+    return {"restored": "beside", "path": where}
+
+
+def load_archive_dump(cfg: Config, site: Config, old_user: str, archive: str, stamp: str) -> Config:
+    """Load a decommission dump (plain SQL, gzip) into the new site's database."""
+    before = keep_live_database(cfg, site, stamp)
+    with gzip.open(archive, "rb") as handle:
+        script = handle.read()
+    if site["engine"] == "mariadb":
+        argv = ["mariadb", "--batch", "--default-character-set=utf8mb4", "--", site["name"]]
+    else:
+        owner = re.compile(rb"OWNER TO " + re.escape(old_user.encode()) + rb";")
+        script = owner.sub(b"OWNER TO " + site["user"].encode() + b";", script)
+        argv = ["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                "--single-transaction", "-d", site["name"]]  # fmt: skip
+    load = subprocess.run(argv, input=script, capture_output=True, check=False, cwd="/")
+    if load.returncode != 0:
+        why = load.stderr.decode("utf-8", "replace")[-300:]
+        raise BackupError(f"{site['site']}: loading the archive failed: {why}; kept: {before}")
+    return {"restored": "live", "database": site["name"], "previous": before}
+
+
 def cmd_init(cfg: dict[str, Any]) -> dict[str, Any]:
     """Create the repository when there is none (`restic cat config` fails on a missing one)."""
     if restic(cfg, "cat", "config").returncode == 0:
@@ -471,6 +596,10 @@ def main(argv: list[str]) -> int:
     rest.add_argument("site")
     rest.add_argument("--snapshot", required=True)
     rest.add_argument("--beside", action="store_true")
+    arch = sub.add_parser("from-archive")
+    arch.add_argument("site")
+    arch.add_argument("--from", dest="old", required=True)
+    arch.add_argument("--old-user", default="")
     ver = sub.add_parser("verify")
     ver.add_argument("--read-data", action="store_true")
     args = parser.parse_args(argv)
@@ -488,6 +617,12 @@ def main(argv: list[str]) -> int:
             answer = snapshot_list(cfg, args.site)
         elif args.command == "status":
             answer = cmd_status(cfg)
+        elif args.command == "from-archive":
+            if not SITE.fullmatch(args.old) or not re.fullmatch(
+                r"[a-z][a-z0-9_]{0,30}|", args.old_user
+            ):
+                raise BackupError(f"{args.old!r} / {args.old_user!r}: not a site / user name")
+            answer = cmd_from_archive(cfg, args.old, args.site, args.old_user)
         elif args.command == "restore":
             answer = cmd_restore(cfg, args.site, args.snapshot, args.beside)
         else:

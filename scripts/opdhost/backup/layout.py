@@ -9,7 +9,7 @@ site's database is the node a restore of it goes to.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from opdhost.backup import BackupError
 from opdhost.fleet.model import Engine, Request, Status
@@ -30,12 +30,19 @@ class Part:
     path: str = ""
     engine: str = ""
     name: str = ""
+    user: str = ""
 
     def role_entry(self) -> dict[str, object]:
         """The entry of `backup_sites` (docs/contracts.md)."""
         if self.kind == FILES:
             return {"site": self.site, "kind": FILES, "path": self.path}
-        return {"site": self.site, "kind": DATABASE, "engine": self.engine, "name": self.name}
+        return {
+            "site": self.site,
+            "kind": DATABASE,
+            "engine": self.engine,
+            "name": self.name,
+            "user": self.user,
+        }
 
 
 def parts(req: Request, platform: Platform) -> list[Part]:
@@ -54,6 +61,7 @@ def parts(req: Request, platform: Platform) -> list[Part]:
                 server.node,
                 engine=req.database.engine.value,
                 name=req.database.name,
+                user=req.database.user,
             )
         )
     return found
@@ -112,3 +120,35 @@ def chosen(found: list[Part], files: bool, database: bool, site: str) -> list[Pa
     if not picked:
         raise BackupError(f"site {site!r} has no database (engine: none): nothing to restore")
     return picked
+
+
+def archive_parts(
+    requests: Iterable[Request], platform: Platform, old: str, new: str
+) -> list[tuple[Part, str]]:
+    """(part of `new`, database user of `old`) for restoring decommissioned `old` into `new`.
+
+    `old` must be decommissioned and `new` not; a part is restored only where both sites have
+    it on the same node (the archive is on the node that held the old site), databases only
+    of the same engine.
+    """
+    by_site = {r.site: r for r in requests}
+    before = by_site.get(old)
+    if before is None or before.status is not Status.DECOMMISSIONED:
+        raise BackupError(
+            f"--from-archive {old!r}: not a decommissioned site of this repository",
+            hint="the site whose request says status: decommissioned",
+        )
+    was = {
+        p.kind: p
+        for p in parts(replace(before, status=Status.ACTIVE), platform)  # where it was
+    }
+    found = []
+    for part in site_parts(by_site.values(), platform, new):
+        old_part = was.get(part.kind)
+        if old_part is not None and old_part.node == part.node and old_part.engine == part.engine:
+            found.append((part, old_part.user))
+    if not found:
+        raise BackupError(
+            f"{old!r} and {new!r} share no node (and engine): the archive cannot be restored there"
+        )
+    return found

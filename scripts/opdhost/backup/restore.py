@@ -60,3 +60,28 @@ def restore(
         log(result.note(beside))
         done.append(result)
     return done
+
+
+def restore_archive(
+    call: Call,
+    found: list[tuple[Part, str]],
+    old: str,
+    log: Callable[[str], object],
+) -> list[dict[str, Any]]:
+    """The decommissioned site `old`'s newest archive on the target into each part of a site.
+
+    The node checks the archive against the sha256 recorded at decommission before using it;
+    files land beside the new site's own, the database is loaded (its state before is kept).
+    """
+    done = []
+    for part, old_user in found:
+        args = ["from-archive", part.site, "--from", old, "--old-user", old_user]
+        answer = dict(call(part.node, args))
+        where = answer.get("path") or answer.get("database") or ""
+        log(
+            f"restore of the {part.kind} of decommissioned {old} from its archive "
+            f"{answer.get('archive', '?')} (backup {answer.get('snapshot', '?')}) into "
+            f"{where} on {part.node}"
+        )
+        done.append(answer)
+    return done

@@ -15,10 +15,12 @@ from typing import Any
 
 import click
 
+from opdhost.backup import BackupError
 from opdhost.backup.jobs import backup_now, check, settings, snapshots, verify
-from opdhost.backup.layout import chosen, site_parts
+from opdhost.backup.layout import archive_parts, chosen, site_parts
 from opdhost.backup.remote import Call, ssh_call
 from opdhost.backup.restore import restore as restore_parts
+from opdhost.backup.restore import restore_archive
 from opdhost.backup.when import ALLOWED, parse_at
 from opdhost.cli.common import load_setup, ok_text, platform_options, reports_errors, text_table
 from opdhost.fleet.loading import Fleet, load_working_tree
@@ -161,7 +163,13 @@ def verify_(root: Path | None, env: str, inventory: Path | None, read_data: bool
 
 @click.command()
 @click.argument("site")
-@click.option("--at", "at_text", required=True, help=f"Which backup: {ALLOWED}.")
+@click.option("--at", "at_text", help=f"Which backup: {ALLOWED}.")
+@click.option(
+    "--from-archive",
+    "old",
+    help="A decommissioned site whose archive (the newest on the backup target) is restored "
+    "into SITE: its files beside SITE's own, its database into SITE's.",
+)
 @click.option("--files", is_flag=True, help="Only the site's files.")
 @click.option("--database", is_flag=True, help="Only the site's database.")
 @click.option(
@@ -182,7 +190,8 @@ def verify_(root: Path | None, env: str, inventory: Path | None, read_data: bool
 def restore(
     *,
     site: str,
-    at_text: str,
+    at_text: str | None,
+    old: str | None,
     files: bool,
     database: bool,
     beside: bool,
@@ -196,15 +205,29 @@ def restore(
     from opdhost.documents.inputs import gather  # noqa: PLC0415 - only a restore pays
     from opdhost.documents.maintenance import add_entry  # noqa: PLC0415
 
-    at = parse_at(at_text, _now())
+    if (at_text is None) == (old is None):
+        raise BackupError("give --at WHEN (a backup of SITE) or --from-archive SITE (not both)")
+    at = parse_at(at_text, _now()) if at_text is not None else None
     base, platform, fleet, call = _setup(root, env, inventory)
-    found = chosen(site_parts(fleet.requests, platform, site), files, database, site)
+    if old is not None:
+        pairs = archive_parts(fleet.requests, platform, old, site)
+        wanted = {p.kind for p in chosen([p for p, _u in pairs], files, database, site)}
+    else:
+        found = chosen(site_parts(fleet.requests, platform, site), files, database, site)
     records_root = records_dir or Path(os.environ.get("OPDHOST_RECORDS_DIR") or base / "records")
     sources = gather(base, platform, platform_path(base, env, inventory), records_root)
 
     def log(note: str) -> Any:
         return add_entry(sources, site, note, who)
 
+    if old is not None:
+        for answer in restore_archive(call, [x for x in pairs if x[0].kind in wanted], old, log):
+            where = answer.get("path") or answer.get("database")
+            click.echo(
+                f"{site}: {answer['kind']} of {old} restored from {answer['archive']}: {where}"
+            )
+        return
+    assert at is not None
     for done in restore_parts(call, found, at, beside, log):
         where = done.answer.get("path") or done.answer.get("database") or ""
         click.echo(
