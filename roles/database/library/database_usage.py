@@ -52,7 +52,7 @@ options:
 
 RETURN = r"""
 usage:
-  description: site -> {engine, name, bytes, held, exists}
+  description: site -> {engine, name, bytes, held, exists, user_exists, hosts (MariaDB)}
   type: dict
   returned: always
 """
@@ -94,6 +94,8 @@ def mariadb_usage(sites: list[dict[str, Any]], socket: str) -> dict[str, dict[st
             privileges: dict[tuple[str, str], set[str]] = {}
             for grantee, schema, privilege in cursor.fetchall():
                 privileges.setdefault((str(grantee), str(schema)), set()).add(str(privilege))
+            cursor.execute("SELECT User, Host FROM mysql.user")
+            accounts = {(str(user), str(host)) for user, host in cursor.fetchall()}
     finally:
         connection.close()
     innodb_free: dict[str, int] = {}
@@ -109,14 +111,19 @@ def mariadb_usage(sites: list[dict[str, Any]], socket: str) -> dict[str, dict[st
     for site in sites:
         name = site["name"]
         innodb = max(files.get(name, 0) - innodb_free.get(name, 0), innodb_stat.get(name, 0))
-        held = all(
+        # Only accounts that exist are held or released: mysql_user would create a missing one
+        # without a password (making accounts is mariadb.yml's part, with the password file).
+        hosts = [h for h in site.get("client_hosts") or [] if (site["user"], h) in accounts]
+        held = bool(hosts) and all(
             "INSERT" not in privileges.get((f"'{site['user']}'@'{host}'", grant_name(name)), set())
-            for host in site.get("client_hosts") or []
+            for host in hosts
         )
         out[site["site"]] = {
             "engine": "mariadb",
             "name": name,
             "exists": name in existing,
+            "user_exists": bool(hosts),
+            "hosts": hosts,
             "bytes": innodb + other.get(name, 0),
             "held": held and name in existing,
         }
@@ -128,28 +135,30 @@ def postgresql_usage(sites: list[dict[str, Any]], socket_dir: str) -> dict[str, 
     connection = psycopg2.connect(host=socket_dir, user="postgres", dbname="postgres")
     try:
         with connection.cursor() as cursor:
-            rows: dict[str, tuple[int, bool]] = {}
+            rows: dict[str, tuple[int, bool, bool]] = {}
             for site in sites:
                 cursor.execute(
                     "SELECT pg_database_size(d.oid),"
                     " COALESCE((SELECT has_database_privilege(r.oid, d.oid, 'CREATE')"
-                    "           FROM pg_roles r WHERE r.rolname = %s), true)"
+                    "           FROM pg_roles r WHERE r.rolname = %s), true),"
+                    " EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = %s)"
                     " FROM pg_database d WHERE d.datname = %s",
-                    (site["user"], site["name"]),
+                    (site["user"], site["user"], site["name"]),
                 )
                 found = cursor.fetchone()
                 if found is not None:
-                    rows[site["site"]] = (int(found[0]), bool(found[1]))
+                    rows[site["site"]] = (int(found[0]), bool(found[1]), bool(found[2]))
         connection.rollback()
     finally:
         connection.close()
     out = {}
     for site in sites:
-        size, can_create = rows.get(site["site"], (0, True))
+        size, can_create, role_exists = rows.get(site["site"], (0, True, False))
         out[site["site"]] = {
             "engine": "postgresql",
             "name": site["name"],
             "exists": site["site"] in rows,
+            "user_exists": role_exists,
             "bytes": size,
             "held": not can_create,
         }
