@@ -44,7 +44,7 @@ def opdhost(platform: Platform, *args: str, check: bool = True) -> subprocess.Co
 
 def sql(site: str, statement: str) -> str:
     """Run SQL in the site's database on db1, as the server's administrator."""
-    if site == MY:
+    if site != PG:  # the MariaDB sites
         command = f"mariadb --batch --skip-column-names {site} -e {json.dumps(statement)}"
     else:
         command = (
@@ -212,3 +212,29 @@ def test_check_reports_every_site(sites: Platform) -> None:
         assert any(PG in line and "failed" in line for line in failed.stdout.splitlines())
     finally:
         opdhost(sites, "backup", "now", PG)
+
+
+def test_decommission_archive_restores_into_a_new_site(sites: Platform) -> None:
+    """MY is decommissioned and a new site made in one apply; the archive goes to the target by
+    itself (the apply's run), survives the local copy's loss and lands in the new site."""
+    rows = sql(MY, "SELECT id, body FROM notes ORDER BY id")
+    new = "e2ebakbaru"
+    sites.write(MY, 194, status="decommissioned")
+    sites.write(new, 196)
+    sites.commit("decommission the MariaDB backup site, a new one to take its data")
+    rc, _record, out = sites.apply()
+    assert rc == 0, out
+    for node in ("web1", "db1"):  # the run the changed settings started
+        on_node(node, "sleep 2; while systemctl is-active -q opdhost-backup; do sleep 1; done")
+        status = on_node(node, "cat /var/lib/opdhost/backup/node.json").stdout
+        assert json.loads(status).get("archives", "none") != "none", status
+    on_node("web1", f"rm -f /var/backups/opdhost/sites/{MY}-*", check=True)
+    on_node("db1", f"rm -f /var/backups/opdhost/database/mariadb-{MY}-*", check=True)
+
+    done = opdhost(sites, "restore", new, "--from-archive", MY)
+    assert f"files of {MY} restored" in done.stdout and f"database of {MY}" in done.stdout
+    listing = on_node(
+        "web1", f"stat -c '%U %n' /srv/www/{new}/restored-from-{MY}-*/public/first.php"
+    )
+    assert listing.stdout.startswith(f"s-{new} "), listing.stdout + listing.stderr
+    assert sql(new, "SELECT id, body FROM notes ORDER BY id") == rows
