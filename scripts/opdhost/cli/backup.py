@@ -17,7 +17,7 @@ import click
 
 from opdhost.backup import BackupError
 from opdhost.backup.jobs import backup_now, check, settings, snapshots, verify
-from opdhost.backup.layout import archive_parts, chosen, site_parts
+from opdhost.backup.layout import Part, archive_parts, chosen, site_parts
 from opdhost.backup.remote import Call, ssh_call
 from opdhost.backup.restore import restore as restore_parts
 from opdhost.backup.restore import restore_archive
@@ -35,6 +35,14 @@ def _setup(
     fleet = load_working_tree(base)  # an invalid file elsewhere does not stop a restore
     inv = inventory if inventory is not None else base / "inventories" / env
     return base, platform, fleet, ssh_call(inv)
+
+
+def _site(
+    site: str, root: Path | None, env: str, inventory: Path | None
+) -> tuple[Call, list[Part]]:
+    """How to reach the nodes, and what is backed up of `site` (BackupError when unknown)."""
+    _base, platform, fleet, call = _setup(root, env, inventory)
+    return call, site_parts(fleet.requests, platform, site)
 
 
 _json = click.option("--json", "as_json", is_flag=True, help="JSON for machines.")
@@ -56,8 +64,7 @@ def backup() -> None:
 @reports_errors
 def list_(site: str, root: Path | None, env: str, inventory: Path | None, as_json: bool) -> None:
     """The backups of SITE kept on the backup target, oldest first."""
-    _base, platform, fleet, call = _setup(root, env, inventory)
-    found = snapshots(call, site_parts(fleet.requests, platform, site))
+    found = snapshots(*_site(site, root, env, inventory))
     if as_json:
         rows = [
             {"id": s.id, "time": s.time.isoformat(), "kind": s.kind, "node": s.node} for s in found
@@ -77,8 +84,7 @@ def list_(site: str, root: Path | None, env: str, inventory: Path | None, as_jso
 @reports_errors
 def now(site: str, root: Path | None, env: str, inventory: Path | None, as_json: bool) -> None:
     """Back up SITE's files and database now; exit 1 when a part failed."""
-    _base, platform, fleet, call = _setup(root, env, inventory)
-    answers = backup_now(call, site_parts(fleet.requests, platform, site))
+    answers = backup_now(*_site(site, root, env, inventory))
     failed = any(a.get("failed") for a in answers.values())
     if as_json:
         click.echo(json.dumps(answers, indent=1))
