@@ -156,7 +156,8 @@ def test_check_asks_each_node_once_for_every_site(lab_platform: Platform) -> Non
             sites = {r.site: _status("database", node, 1) | {"site": r.site} for r in reqs}
         return {"sites": sites, "nightly": {}}
 
-    rows = check(call, reqs, lab_platform, NOW)
+    rows, nightly = check(call, reqs, lab_platform, NOW)
+    assert nightly == {"db1": {}, "web1": {}}
     assert sorted(asked) == [("db1", ["status"]), ("web1", ["status"])]
     assert [(r.site, r.kind, r.state) for r in rows] == [
         ("disdik", "database", OK),

@@ -248,6 +248,14 @@ def archives(cfg: dict[str, Any]) -> dict[str, Any]:
     return {"archives": str(summary(proc.stdout).get("snapshot_id", ""))[:8]}
 
 
+def space(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The data the repository holds for this node (deduplicated; restic stats raw-data)."""
+    proc = restic(cfg, "stats", "--json", "--mode", "raw-data")
+    with contextlib.suppress(ValueError, AttributeError):
+        return {"repository_bytes": int(json.loads(proc.stdout).get("total_size", 0))}
+    return {"repository_bytes": None}
+
+
 def retention(cfg: dict[str, Any]) -> dict[str, Any]:
     """forget --prune with the platform's policy, per site and kind (grouped by tags)."""
     keep = cfg["keep"]
@@ -296,6 +304,7 @@ def cmd_run(cfg: dict[str, Any], names: list[str], nightly: bool) -> dict[str, A
             node.update(retention(cfg))
             day = dt.datetime.now(dt.UTC).timetuple().tm_yday
             node["check"] = verify(cfg, f"{day % 7 + 1}/7")
+            node.update(space(cfg))
             write_json(os.path.join(cfg["state_dir"], "node.json"), node)
     failed = [n for n, r in results.items() if "error" in r]
     return {"node": cfg["node"], "sites": results, "failed": failed, **node}

@@ -60,8 +60,9 @@ def backup_now(call: Call, found: Iterable[Part]) -> dict[str, Any]:
 
 def check(
     call: Call, requests: Iterable[Request], platform: Platform, now: dt.datetime
-) -> list[Row]:
-    """The state of every expected part's last backup (unreachable nodes say so)."""
+) -> tuple[list[Row], dict[str, dict[str, Any]]]:
+    """The state of every expected part's last backup (unreachable nodes say so), and each
+    node's last nightly run (when, repository size on the target, its check)."""
     limit = settings(platform).max_age_hours
     expected = [p for r in requests for p in parts(r, platform)]
     answers: dict[str, dict[str, Any] | str] = {}
@@ -72,7 +73,8 @@ def check(
             answers[node] = call(node, ["status"])
         except BackupError as exc:
             answers[node] = str(exc)
-    return evaluate(expected, answers, now, limit)
+    nightly = {n: dict(a.get("nightly") or {}) for n, a in answers.items() if isinstance(a, dict)}
+    return evaluate(expected, answers, now, limit), nightly
 
 
 def verify(call: Call, platform: Platform, read_data: bool) -> dict[str, Any]:

@@ -45,6 +45,14 @@ def _site(
     return call, site_parts(fleet.requests, platform, site)
 
 
+def _size(count: int) -> str:
+    """1.5 MiB, 37 KiB, 512 B."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} B"
+
+
 _json = click.option("--json", "as_json", is_flag=True, help="JSON for machines.")
 
 
@@ -113,7 +121,7 @@ def check_(root: Path | None, env: str, inventory: Path | None, as_json: bool) -
     """Every site's last backups; exit 1 when one failed, is too old, missing or corrupt."""
     _base, platform, fleet, call = _setup(root, env, inventory)
     when = _now()
-    rows = check(call, fleet.requests, platform, when)
+    rows, nightly = check(call, fleet.requests, platform, when)
     if as_json:
         out = [
             {
@@ -144,6 +152,14 @@ def check_(root: Path | None, env: str, inventory: Path | None, as_json: bool) -
         ]
         headers = ["site", "kind", "node", "state", "last (UTC)", "age", "bytes", "detail"]
         click.echo(text_table(headers, table))
+        for node, run in sorted(nightly.items()):
+            size = run.get("repository_bytes")
+            shown = "?" if size is None else _size(int(size))
+            click.echo(
+                f"{node}: last nightly run {run.get('last_run', 'never')}, {shown} of "
+                f"deduplicated data on {settings(platform).node}",
+                err=True,
+            )
         bad = [r for r in rows if not r.ok]
         click.echo(f"backups: {len(rows) - len(bad)} ok, {len(bad)} not ok", err=True)
     if any(not r.ok for r in rows):
