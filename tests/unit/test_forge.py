@@ -233,6 +233,44 @@ def test_drift_opens_one_issue_updates_it_and_closes_it(fake: Fake, tmp_path: Pa
     assert len(fake.state.writes()) == writes  # nothing to tell: nothing written
 
 
+def backups(tmp_path: Path, states: dict[str, str], name: str = "backups.json") -> Path:
+    """The output of `opdhost backup check --json`: site -> state of its files backup."""
+    path = tmp_path / name
+    rows = [
+        {"site": site, "kind": "files", "node": "web1", "state": state,
+         "last_success": None, "bytes": 0, "detail": f"| `{state}` |\nrestic: exit 1"}
+        for site, state in states.items()
+    ]  # fmt: skip
+    path.write_text(json.dumps(rows))
+    return path
+
+
+def test_backups_not_in_order_keep_the_issue_open_until_they_are(
+    fake: Fake, tmp_path: Path
+) -> None:
+    env = fake.env()
+    clean = str(record(tmp_path, []))
+    bad = backups(tmp_path, {"disdik": "too old", "sehat": "ok", "ppdb": "failed"})
+    result = ci(env, "drift-report", "--record", clean, "--backups", str(bad))
+    assert result.exit_code == 0, result.output
+    assert "issue opened" in result.stdout
+    [issue] = drift_issues(fake)
+    body = str(issue["body"])
+    assert "2 backups not in order" in str(issue["title"])
+    assert "| `disdik` | files | web1 | too old |" in body and "`ppdb`" in body
+    assert "`sehat`" not in body  # in order
+    assert "| `too old` |" not in body and "\nrestic" not in body  # detail stripped of markup
+    good = backups(tmp_path, {"disdik": "ok", "ppdb": "ok"}, "ok.json")
+    result = ci(env, "drift-report", "--record", clean, "--backups", str(good))
+    assert "issue closed" in result.stdout
+    assert drift_issues(fake)[0]["state"] == "closed"
+    (tmp_path / "broken.json").write_text("{}")
+    refused = ci(env, "drift-report", "--record", clean, "--backups", str(tmp_path / "broken.json"))
+    assert refused.exit_code == 1 and "is not the output of `opdhost backup check --json`" in (
+        refused.stderr
+    )
+
+
 def test_a_failed_check_leaves_the_issue_open(fake: Fake, tmp_path: Path) -> None:
     env = fake.env()
     ci(env, "drift-report", "--record", str(record(tmp_path, ["disdik"])))

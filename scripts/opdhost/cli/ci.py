@@ -7,6 +7,7 @@ clients are imported by `opdhost.forge.context.client`, so only these commands p
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -102,16 +103,25 @@ def plan_comment(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Run record of `opdhost apply --check --all --json`.",
 )
+@click.option(
+    "--backups",
+    "backups_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Output of `opdhost backup check --json`: backups not in order join the issue.",
+)
 @reports_errors
-def drift_report(*, record_path: Path) -> None:
-    """Open, update or close the one drift issue from a check's run record."""
+def drift_report(*, record_path: Path, backups_path: Path | None) -> None:
+    """Open, update or close the one drift issue from a check's run record (and backups)."""
     found = drift.read_drift(drift.load_record(record_path))
+    if backups_path is not None:
+        found = dataclasses.replace(found, backups=drift.load_backups(backups_path))
     ctx = _forge_context()
     if ctx is None:
-        if found.drifted:
+        if found.needs_issue:
             click.echo(drift.body(found), nl=False)
         click.echo(
-            f"{'drift found' if found.drifted else 'no drift'}: "
+            f"{'drift found' if found.drifted else 'no drift'}"
+            f"{f', {len(found.backups)} backups not in order' if found.backups else ''}: "
             "no forge CI variables, no issue touched",
             err=True,
         )

@@ -1,10 +1,12 @@
-"""The drift issue: from the run record of `opdhost apply --check --all --json`.
+"""The drift issue: from the run record of `opdhost apply --check --all --json`, and the
+backups of `opdhost backup check --json`.
 
-One issue, found by its label and the hidden marker in its body: opened on the first drift,
-updated on the next, closed with a comment when a complete check finds the hosts agree
-again. The issue names sites and Ansible task names only: nothing of a diff, a message or a
-variable reaches it (the record's `drift` entries are read for `site`, `node(s)` and the task
-names, nothing else).
+One issue, found by its label and the hidden marker in its body: opened on the first drift
+(or backup that failed, is too old, missing or corrupt), updated on the next, closed with a
+comment when a complete check finds the hosts agree again and every backup is in order. The
+issue names sites, nodes, Ansible task names and backup states only: nothing of a diff, a
+message or a variable reaches it (the record's `drift` entries are read for `site`, `node(s)`
+and the task names, nothing else; a backup's detail is shortened and stripped of markup).
 """
 
 from __future__ import annotations
@@ -39,6 +41,17 @@ class SiteDrift:
 
 
 @dataclass(frozen=True)
+class BackupProblem:
+    """One site's files or database whose last backup is not in order."""
+
+    site: str
+    kind: str
+    node: str
+    state: str
+    detail: str
+
+
+@dataclass(frozen=True)
 class DriftReport:
     """What the check found."""
 
@@ -48,11 +61,46 @@ class DriftReport:
     complete: bool  # the check ran to its end (a failed check proves no agreement)
     sites: list[SiteDrift]
     nodes: dict[str, int]  # node -> tasks that would change (records without a `drift` list)
+    backups: list[BackupProblem] = field(default_factory=list)
 
     @property
     def drifted(self) -> bool:
         """Some host differs from the requests."""
         return bool(self.sites or self.nodes)
+
+    @property
+    def needs_issue(self) -> bool:
+        """Drift, or a backup out of order: the issue stays open."""
+        return self.drifted or bool(self.backups)
+
+
+def load_backups(path: Path) -> list[BackupProblem]:
+    """The rows of `opdhost backup check --json` that are not `ok`; a ForgeError if unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ForgeError(
+            f"no backup check at {path}", "run `opdhost backup check --json > FILE` first"
+        ) from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ForgeError(
+            f"cannot read the backup check {path}: {getattr(exc, 'strerror', None) or exc}",
+            "pass the output of `opdhost backup check --json`",
+        ) from None
+    if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
+        raise ForgeError(f"{path} is not the output of `opdhost backup check --json` (a list)")
+    problems = [
+        BackupProblem(
+            site=_name(row.get("site", "?"), 63),
+            kind=_name(row.get("kind", "?"), 20),
+            node=_name(row.get("node", "?"), 63),
+            state=_name(row.get("state", "?"), 20),
+            detail=_name(row.get("detail", ""), 120),
+        )
+        for row in data
+        if row.get("state") != "ok"
+    ]
+    return sorted(problems, key=lambda p: (p.site, p.kind, p.node))
 
 
 def load_record(path: Path) -> dict[str, Any]:
@@ -136,17 +184,51 @@ def read_drift(record: dict[str, Any]) -> DriftReport:
 
 def title(report: DriftReport) -> str:
     """The issue's title."""
-    count = len(report.sites) or len(report.nodes)
-    what = "site" if report.sites else "node"
-    return (
-        f"Drift: {count} {what}{'s' * (count != 1)} differ from the requests ({report.environment})"
-    )
+    parts = []
+    if report.drifted:
+        count = len(report.sites) or len(report.nodes)
+        what = "site" if report.sites else "node"
+        parts.append(f"{count} {what}{'s' * (count != 1)} differ from the requests")
+    if report.backups:
+        count = len(report.backups)
+        parts.append(f"{count} backup{'s' * (count != 1)} not in order")
+    return f"Drift: {'; '.join(parts)} ({report.environment})"
+
+
+def _backup_lines(report: DriftReport) -> list[str]:
+    if not report.backups:
+        return []
+    out = [
+        "",
+        f"### Backups not in order ({report.environment})",
+        "",
+        "`opdhost backup check` found these sites' last backups failed, too old, missing or "
+        "corrupt:",
+        "",
+        "| site | kind | node | state | detail |",
+        "|---|---|---|---|---|",
+    ]
+    out += [
+        f"| `{b.site}` | {b.kind} | {b.node} | {b.state} | {b.detail} |"
+        for b in report.backups[:MAX_SITES]
+    ]
+    if len(report.backups) > MAX_SITES:
+        out.append(f"\n… and {len(report.backups) - MAX_SITES} more (see `opdhost backup check`).")
+    out += ["", "Take a backup now with `opdhost backup now SITE` once the cause is fixed."]
+    return out
 
 
 def body(report: DriftReport) -> str:
     """The issue's description: which sites (or nodes) and which tasks; no diff."""
-    out = [
-        DRIFT_MARKER,
+    out = [DRIFT_MARKER]
+    if not report.drifted:
+        out += [
+            f"`opdhost apply --check --all` (run `{report.run_id}`, commit "
+            f"`{report.commit[:12]}`) found the hosts match the merged requests.",
+            *_backup_lines(report),
+        ]
+        return "\n".join(out) + "\n"
+    out += [
         f"### Hosts differ from the requests ({report.environment})",
         "",
         f"`opdhost apply --check --all` (run `{report.run_id}`, commit `{report.commit[:12]}`) "
@@ -173,6 +255,7 @@ def body(report: DriftReport) -> str:
     ]
     if not report.complete:
         out += ["", "The check did not complete: more may differ."]
+    out += _backup_lines(report)
     return "\n".join(out) + "\n"
 
 
@@ -188,7 +271,7 @@ def report(forge: Forge, found: DriftReport) -> Reported:
     """Open, update or close the one drift issue."""
     mine = [i for i in forge.open_issues(DRIFT_LABEL) if DRIFT_MARKER in i.body]
     issue = mine[0] if mine else None
-    if found.drifted:
+    if found.needs_issue:
         text = body(found)[: forge.comment_limit]
         if issue is None:
             return Reported("opened", forge.create_issue(title(found), text, DRIFT_LABEL))
@@ -200,6 +283,7 @@ def report(forge: Forge, found: DriftReport) -> Reported:
     forge.close_issue(
         issue,
         f"The hosts agree with the requests again: `opdhost apply --check --all` (run "
-        f"`{found.run_id}`, commit `{found.commit[:12]}`) found no difference. Closing.",
+        f"`{found.run_id}`, commit `{found.commit[:12]}`) found no difference, and no backup "
+        "is out of order. Closing.",
     )
     return Reported("closed", issue)
