@@ -108,6 +108,16 @@ def test_sftp_is_jailed_to_the_site(node: testinfra.host.Host) -> None:
     assert "uid=" not in shell.stdout and "sftp connections only" in shell.stdout + shell.stderr
     home = node.file("/srv/www/disdik")
     assert (home.user, home.mode) == ("root", 0o755)
+    # Only the request's keys open the account: not one planted in the home, not a password.
+    keys = node.file("/etc/ssh/opdhost-keys/s-disdik")
+    assert (keys.user, keys.mode) == ("root", 0o644)
+    assert keys.content_string.count("\nrestrict ssh-ed25519 ") == 1
+    planted = node.run(
+        f"sftp {SSH_OPTS.replace('mol_disdik', 'mol_intruder')} -b /dev/null s-disdik@{DISDIK[1]}"
+    )
+    assert planted.rc != 0 and "Permission denied (publickey)" in planted.stderr
+    other = node.run(f"sftp {SSH_OPTS} -b /dev/null s-dinkes@{DINKES[1]}")
+    assert other.rc != 0 and "Permission denied (publickey)" in other.stderr
 
 
 def test_suspended_site_answers_503_and_keeps_its_files(node: testinfra.host.Host) -> None:
