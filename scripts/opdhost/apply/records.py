@@ -31,6 +31,11 @@ class RecordsError(OpdhostError):
     """The applied-state file exists but cannot be read."""
 
 
+def records_root(repo: Path, given: Path | None = None) -> Path:
+    """The records directory: `given` (--records), $OPDHOST_RECORDS_DIR, or <repo>/records."""
+    return given or Path(os.environ.get("OPDHOST_RECORDS_DIR") or repo / "records")
+
+
 def digest(value: object) -> str:
     """A short, stable digest of JSON-able data (key order does not matter)."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import click
 
 from opdhost.apply.pipeline import GuardError, Options, Outcome, Work, apply
+from opdhost.apply.records import records_root
 from opdhost.apply.runner import Progress
 from opdhost.cli.common import platform_options, reports_errors, repository, text_table
 from opdhost.fleet.plan import Plan
@@ -121,7 +121,7 @@ def apply_command(
     """Apply the requests to the hosts: only what changed since the last apply."""
     base = repository(root)
     inv = inventory if inventory is not None else base / "inventories" / env
-    records_root = records or Path(os.environ.get("OPDHOST_RECORDS_DIR") or base / "records")
+    records_dir = records_root(base, records)
     progress = _ProgressLine()
     say = functools.partial(click.echo, err=as_json)  # with --json stdout is the record only
 
@@ -133,7 +133,7 @@ def apply_command(
         outcome = apply(
             base,
             inv,
-            records_root=records_root,
+            records_root=records_dir,
             options=Options(
                 check=check,
                 all=converge_all,

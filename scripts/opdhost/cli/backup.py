@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import click
 
+from opdhost.apply.records import records_root
 from opdhost.backup import BackupError
 from opdhost.backup.jobs import backup_now, check, settings, snapshots, verify
 from opdhost.backup.layout import Part, archive_parts, chosen, site_parts
@@ -22,7 +22,14 @@ from opdhost.backup.remote import Call, ssh_call
 from opdhost.backup.restore import restore as restore_parts
 from opdhost.backup.restore import restore_archive
 from opdhost.backup.when import ALLOWED, parse_at
-from opdhost.cli.common import load_setup, ok_text, platform_options, reports_errors, text_table
+from opdhost.cli.common import (
+    load_setup,
+    ok_text,
+    platform_options,
+    records_option,
+    reports_errors,
+    text_table,
+)
 from opdhost.fleet.loading import Fleet, load_working_tree
 from opdhost.fleet.platform import Platform, platform_path
 
@@ -201,12 +208,7 @@ def verify_(root: Path | None, env: str, inventory: Path | None, read_data: bool
     "into the node's restore directory.",
 )
 @click.option("--who", help="Who restores, for the maintenance log (default: git user.name).")
-@click.option(
-    "--records",
-    "records_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Records directory (default: $OPDHOST_RECORDS_DIR or <root>/records).",
-)
+@records_option
 @platform_options
 @reports_errors
 def restore(
@@ -236,8 +238,9 @@ def restore(
         wanted = {p.kind for p in chosen([p for p, _u in pairs], files, database, site)}
     else:
         found = chosen(site_parts(fleet.requests, platform, site), files, database, site)
-    records_root = records_dir or Path(os.environ.get("OPDHOST_RECORDS_DIR") or base / "records")
-    sources = gather(base, platform, platform_path(base, env, inventory), records_root)
+    sources = gather(
+        base, platform, platform_path(base, env, inventory), records_root(base, records_dir)
+    )
 
     def log(note: str) -> Any:
         return add_entry(sources, site, note, who)

@@ -23,6 +23,19 @@ from opdhost.fleet.platform import Platform, load_platform, platform_path
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+records_option = click.option(
+    "--records",
+    "records_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Records directory (default: $OPDHOST_RECORDS_DIR or <root>/records).",
+)
+out_option = click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output directory (default: <records>/<env>/documents).",
+)
+
+
 def find_root(start: Path) -> Path:
     """The nearest directory at or above `start` holding `requests/` or `inventories/`."""
     for candidate in (start, *start.parents):

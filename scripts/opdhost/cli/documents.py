@@ -8,12 +8,19 @@ by the documents wing only when a document is rendered.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import click
 
-from opdhost.cli.common import load_setup, platform_options, reports_errors, text_table
+from opdhost.apply.records import records_root
+from opdhost.cli.common import (
+    load_setup,
+    out_option,
+    platform_options,
+    records_option,
+    reports_errors,
+    text_table,
+)
 from opdhost.documents.base import parse_day
 from opdhost.documents.inputs import Sources, gather
 from opdhost.documents.letter import make_letter
@@ -22,25 +29,14 @@ from opdhost.documents.registers import make_registers
 from opdhost.documents.report import make_report
 from opdhost.fleet.platform import platform_path
 
-_records = click.option(
-    "--records",
-    "records_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Records directory (default: $OPDHOST_RECORDS_DIR or <root>/records).",
-)
-_out = click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output directory (default: <records>/<env>/documents).",
-)
-
 
 def _sources(
     root: Path | None, env: str, inventory: Path | None, records_dir: Path | None
 ) -> Sources:
     base, platform = load_setup(root, env, inventory)
-    records_root = records_dir or Path(os.environ.get("OPDHOST_RECORDS_DIR") or base / "records")
-    return gather(base, platform, platform_path(base, env, inventory), records_root)
+    return gather(
+        base, platform, platform_path(base, env, inventory), records_root(base, records_dir)
+    )
 
 
 def _out_dir(src: Sources, out: Path | None) -> Path:
@@ -69,8 +65,8 @@ def _written(paths: list[Path]) -> None:
     "--date", "date_text", metavar="YYYY-MM-DD", help="Date of the letter (default today)."
 )
 @click.option("--reissue", is_flag=True, help="A new number, not the one this letter already has.")
-@_out
-@_records
+@out_option
+@records_option
 @platform_options
 @reports_errors
 def letter(
@@ -97,8 +93,8 @@ def letter(
 
 @click.command()
 @click.option("--date", "date_text", metavar="YYYY-MM-DD", help="Date printed (default today).")
-@_out
-@_records
+@out_option
+@records_option
 @platform_options
 @reports_errors
 def register(
@@ -118,8 +114,8 @@ def register(
 @click.command()
 @click.option("--from", "start", required=True, metavar="YYYY-MM-DD", help="First day.")
 @click.option("--to", "end", required=True, metavar="YYYY-MM-DD", help="Last day (included).")
-@_out
-@_records
+@out_option
+@records_option
 @platform_options
 @reports_errors
 def report(
@@ -147,7 +143,7 @@ def maintenance() -> None:
 @click.argument("site")
 @click.option("--note", required=True, help="What was done (one line; never a secret).")
 @click.option("--who", help="Who did it (default: git user.name, else $USER).")
-@_records
+@records_option
 @platform_options
 @reports_errors
 def maintenance_add(
@@ -167,7 +163,7 @@ def maintenance_add(
 
 @maintenance.command("list")
 @click.argument("site", required=False)
-@_records
+@records_option
 @platform_options
 @reports_errors
 def maintenance_list(

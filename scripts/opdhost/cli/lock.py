@@ -8,12 +8,11 @@ there (`lock-breaks.log`) and in the local records, with who, when and why.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
 
-from opdhost.apply.records import Records, new_run_id
+from opdhost.apply.records import Records, new_run_id, records_root
 from opdhost.apply.state import PlatformStore, describe, state_store
 from opdhost.cli.common import load_setup, platform_options, reports_errors
 from opdhost.errors import OpdhostError
@@ -22,8 +21,7 @@ from opdhost.errors import OpdhostError
 def _store(root: Path | None, env: str, inventory: Path | None) -> PlatformStore:
     base, platform = load_setup(root, env, inventory)
     inv = inventory if inventory is not None else base / "inventories" / env
-    records_root = Path(os.environ.get("OPDHOST_RECORDS_DIR") or base / "records")
-    records = Records(records_root, platform.environment)
+    records = Records(records_root(base), platform.environment)
     store = state_store(platform, inv / "hosts.yml", records)
     if not isinstance(store, PlatformStore):
         raise OpdhostError(

@@ -8,28 +8,22 @@ are imported by the usage wing only then.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sys
 from pathlib import Path
 
 import click
 
-from opdhost.apply.records import Records
-from opdhost.cli.common import load_setup, platform_options, reports_errors
+from opdhost.apply.records import Records, records_root
+from opdhost.cli.common import (
+    load_setup,
+    out_option,
+    platform_options,
+    records_option,
+    reports_errors,
+)
 from opdhost.fleet.platform import Platform
 from opdhost.usage.period import Month, parse_month
 
-_records = click.option(
-    "--records",
-    "records_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Records directory (default: $OPDHOST_RECORDS_DIR or <root>/records).",
-)
-_out = click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output directory (default: <records>/<env>/documents).",
-)
 _month = click.option(
     "--month", "month_text", metavar="YYYY-MM", help="The month (default: the current one)."
 )
@@ -39,9 +33,13 @@ def _setup(
     root: Path | None, env: str, inventory: Path | None, records_dir: Path | None
 ) -> tuple[Path, Platform, Path, Records]:
     base, platform = load_setup(root, env, inventory)
-    records_root = records_dir or Path(os.environ.get("OPDHOST_RECORDS_DIR") or base / "records")
     inventory_dir = inventory if inventory is not None else base / "inventories" / env
-    return base, platform, inventory_dir, Records(records_root, platform.environment)
+    return (
+        base,
+        platform,
+        inventory_dir,
+        Records(records_root(base, records_dir), platform.environment),
+    )
 
 
 def _month_of(text: str | None) -> Month:
@@ -72,8 +70,8 @@ def _report(
 @click.option(
     "--month", "month_text", metavar="YYYY-MM", help="Write the report of this month (= report)."
 )
-@_out
-@_records
+@out_option
+@records_option
 @platform_options
 @click.pass_context
 @reports_errors
@@ -99,7 +97,7 @@ def usage(
 
 @usage.command("collect")
 @_month
-@_records
+@records_option
 @platform_options
 @reports_errors
 def usage_collect(
@@ -132,8 +130,8 @@ def usage_collect(
 
 @usage.command("report")
 @_month
-@_out
-@_records
+@out_option
+@records_option
 @platform_options
 @reports_errors
 def usage_report(

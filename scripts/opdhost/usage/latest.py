@@ -7,11 +7,10 @@ the figures. No record (a fresh clone, CI without records): no warning, never an
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from opdhost.apply.records import Records
+from opdhost.apply.records import Records, records_root
 from opdhost.errors import Finding, Severity
 from opdhost.fleet.model import Request
 from opdhost.usage import store
@@ -27,8 +26,7 @@ FIELDS = {
 
 def records_for(root: Path, environment: str) -> Records:
     """The records of an environment: $OPDHOST_RECORDS_DIR or <root>/records."""
-    base = Path(os.environ.get("OPDHOST_RECORDS_DIR") or root / "records")
-    return Records(base, environment)
+    return Records(records_root(root), environment)
 
 
 def usage_findings(records: Records, requests: Iterable[Request]) -> list[Finding]:
