@@ -75,13 +75,13 @@ opdhost_web_nodes:
     capacity: {{storage_mb: 100000000, bandwidth_mbit: 100000, sites: 1000}}
 opdhost_db_servers:
   mariadb:
-    node: db1
-    address: 10.216.0.21
-    capacity: {{storage_mb: 100000000, databases: 1000}}
+    - node: db1
+      address: 10.216.0.21
+      capacity: {{storage_mb: 100000000, databases: 1000}}
   postgresql:
-    node: db1
-    address: 10.216.0.21
-    capacity: {{storage_mb: 100000000, databases: 1000}}
+    - node: db1
+      address: 10.216.0.21
+      capacity: {{storage_mb: 100000000, databases: 1000}}
 opdhost_dns:
   primary: {{node: ns1, address: 10.216.0.31}}
   secondaries:

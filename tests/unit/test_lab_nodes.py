@@ -120,8 +120,9 @@ def test_nodes_match_the_lab_platform_and_inventory() -> None:
     hosts = yaml.safe_load((REPO / "inventories/lab/hosts.yml").read_text())
     groups = hosts["all"]["children"]
     assert platform["opdhost_web_nodes"]["web1"]["address"] == BY_NAME["web1"].address
-    assert {s["node"] for s in platform["opdhost_db_servers"].values()} == {"db1"}
-    assert platform["opdhost_db_servers"]["mariadb"]["address"] == BY_NAME["db1"].address
+    servers = [s for listed in platform["opdhost_db_servers"].values() for s in listed]
+    assert {s["node"] for s in servers} == {"db1"}
+    assert {s["address"] for s in servers} == {BY_NAME["db1"].address}
     assert platform["opdhost_dns"]["primary"]["address"] == BY_NAME["ns1"].address
     assert platform["opdhost_dns"]["secondaries"][0]["address"] == BY_NAME["ns2"].address
     assert set(groups["web"]["hosts"]) == {"web1"}

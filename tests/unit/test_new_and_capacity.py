@@ -54,8 +54,12 @@ def test_new_writes_a_valid_file_with_the_lowest_free_ip(repo: Path) -> None:
         "www.sekolah.kab-contoh.go.id",
     )
     assert code == 0, out
-    assert out == "wrote requests/disdik/sekolah.yaml: node web1, IP 10.203.0.105\n"
+    assert out == (
+        "wrote requests/disdik/sekolah.yaml: node web1, IP 10.203.0.105, database on db1\n"
+    )
     text = (repo / "requests/disdik/sekolah.yaml").read_text()
+    # the database server is written even on a one-server engine, as the web node is
+    assert "  engine: mariadb\n  server: db1\n" in text
     # OPD name and contact come from the agency's other requests
     assert 'name: "Dinas Pendidikan"' in text
     assert "  ip: 10.203.0.105\n" in text
@@ -203,7 +207,7 @@ def test_new_refuses_when_the_pool_is_full(tmp_path: Path) -> None:
 
 def test_new_refuses_database_server_overflow(tmp_path: Path) -> None:
     full = LAB_PLATFORM.replace(
-        "storage_mb: 102400\n      databases: 100", "storage_mb: 102400\n      databases: 2", 1
+        "storage_mb: 102400\n        databases: 100", "storage_mb: 102400\n        databases: 2", 1
     )
     root = make_repo(tmp_path, _examples(), platform=full)
     code, _, err = new(
@@ -219,7 +223,10 @@ def test_new_refuses_database_server_overflow(tmp_path: Path) -> None:
         "--bandwidth-mbit",
         "5",
     )
-    assert (code, err) == (1, "error: the mariadb server already has 2 of 2 databases\n")
+    assert (code, err) == (
+        1,
+        "error: the database does not fit: db1 already has 2 of 2 mariadb databases\n",
+    )
 
 
 def test_new_reports_bad_values_by_option(repo: Path) -> None:
@@ -347,16 +354,16 @@ def test_broken_platform_file_is_reported_with_its_line(tmp_path: Path) -> None:
 
 def test_database_server_overflow_in_validate(tmp_path: Path) -> None:
     full = LAB_PLATFORM.replace(
-        "storage_mb: 102400\n      databases: 100", "storage_mb: 1000\n      databases: 1", 1
+        "storage_mb: 102400\n        databases: 100", "storage_mb: 1000\n        databases: 1", 1
     )
     root = make_repo(tmp_path, _examples(), platform=full)
     result = validate(root)
     assert result.exit_code == 1
     # mariadb sites by path: disdik/disdik (512 MB), then dpmptsp/perizinan (1024 MB)
     assert result.stdout.splitlines() == [
-        "requests/dpmptsp/perizinan.yaml:27: database.engine: over the mariadb server's "
+        "requests/dpmptsp/perizinan.yaml:27: database.engine: over db1's mariadb "
         "databases capacity: 2 of 1",
-        "requests/dpmptsp/perizinan.yaml:30: database.quota_mb: over the mariadb server's "
+        "requests/dpmptsp/perizinan.yaml:30: database.quota_mb: over db1's mariadb "
         "storage capacity: 1536 MB of 1000 MB",
     ]
 

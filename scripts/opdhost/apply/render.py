@@ -30,9 +30,10 @@ class Rendered:
 
 
 def _site_database(req: Request, platform: Platform) -> dict[str, object] | None:
-    """What the site's credentials file names (the password is added on the hosts only)."""
+    """What the site's credentials file names (the password is added on the hosts only): the
+    address of the server the request's database is on."""
     db = req.database
-    server = platform.db_servers.get(db.engine.value)
+    server = platform.db_server(db.engine.value, db.server)
     if db.engine is Engine.NONE or server is None:
         return None
     return {
@@ -127,15 +128,14 @@ def render(requests: Iterable[Request], platform: Platform) -> Rendered:
             },
         )
 
-    by_db_node: dict[str, list[str]] = {}
-    for engine, server in platform.db_servers.items():
-        by_db_node.setdefault(server.node, []).append(engine)
-    for node, engines in sorted(by_db_node.items()):
-        mine = [
-            r
-            for r in fleet
-            if r.database.engine is not Engine.NONE and r.database.engine.value in engines
-        ]
+    # Each database node gets only the databases on it: the server each request resolves to
+    # (its database.server, or the engine's only server when it names none).
+    by_db_node: dict[str, list[Request]] = {node: [] for node in platform.db_nodes()}
+    for r in fleet:
+        server = platform.db_server(r.database.engine.value, r.database.server)
+        if r.database.engine is not Engine.NONE and server is not None:
+            by_db_node[server.node].append(r)
+    for node, mine in sorted(by_db_node.items()):
         _merge(
             nodes,
             node,

@@ -223,7 +223,9 @@ def db_targets(requests: list[Request], platform: Platform) -> list[dict[str, st
         db = req.database
         if req.status is not Status.ACTIVE or db.engine is Engine.NONE:
             continue
-        server = platform.db_servers[db.engine.value]
+        server = platform.db_server(db.engine.value, db.server)
+        if server is None:
+            continue  # not a valid fleet (validate refuses it): nothing to log in to
         out.append(
             {
                 "site": req.site,

@@ -52,7 +52,7 @@ def parts(req: Request, platform: Platform) -> list[Part]:
     found = []
     if req.web.node in platform.web_nodes:
         found.append(Part(req.site, FILES, req.web.node, path=f"{WWW_ROOT}/{req.site}"))
-    server = platform.db_servers.get(req.database.engine.value)
+    server = platform.db_server(req.database.engine.value, req.database.server)
     if req.database.engine is not Engine.NONE and server is not None:
         found.append(
             Part(
@@ -69,7 +69,7 @@ def parts(req: Request, platform: Platform) -> list[Part]:
 
 def source_nodes(platform: Platform) -> list[str]:
     """Every node that backs something up: the web nodes and the database nodes."""
-    nodes = set(platform.web_nodes) | {s.node for s in platform.db_servers.values()}
+    nodes = set(platform.web_nodes) | set(platform.db_nodes())
     return sorted(nodes)
 
 

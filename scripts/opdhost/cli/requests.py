@@ -210,6 +210,12 @@ def plan(
 )
 @click.option("--node", help="Web node (default: the least used one with room).")
 @click.option("--ip", help="A specific free IP of the node's pool (default: the lowest free).")
+@click.option(
+    "--db-server",
+    metavar="NODE",
+    help="Database server, one of the engine's in the platform "
+    "(default: the least used one with room).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the file instead of writing it.")
 @click.option(
     "--remote",
@@ -245,6 +251,7 @@ def new(
     sftp_key_files: tuple[Path, ...],
     node: str | None,
     ip: str | None,
+    db_server: str | None,
     dry_run: bool,
     remote: str,
     offline: bool,
@@ -288,6 +295,7 @@ def new(
         tls=not no_tls,
         node=node,
         ip=ip,
+        db_server=db_server,
         sftp_keys=tuple(_public_key(path) for path in sftp_key_files),
     )
     claims = None
@@ -300,7 +308,8 @@ def new(
         click.echo(placement.text, nl=False)
         return
     allocate.write(base_dir, placement)
-    click.echo(f"wrote {placement.path}: node {placement.node}, IP {placement.ip}")
+    where = f", database on {placement.db_server}" if placement.db_server else ""
+    click.echo(f"wrote {placement.path}: node {placement.node}, IP {placement.ip}{where}")
 
 
 def _public_key(path: Path) -> str:

@@ -50,6 +50,7 @@ def letter_context(
     zone = src.platform.zone
     fqdn = req.fqdn(zone)
     db = req.database
+    server = src.platform.db_server(db.engine.value, db.server)  # the one the request is on
     try:
         credentials = src.office.credentials_file.format(site=req.site)
     except (KeyError, IndexError, ValueError):
@@ -98,11 +99,7 @@ def letter_context(
             "name": db.name,
             "user": db.user,
             "quota_mb": db.quota_mb,
-            "host": (
-                src.platform.db_servers[db.engine.value].address
-                if db.engine.value in src.platform.db_servers
-                else ""
-            ),
+            "host": server.address if server is not None else "",
             "credentials_file": credentials,
         },
         "effective": {

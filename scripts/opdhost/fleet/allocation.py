@@ -3,8 +3,11 @@
 Placement is deterministic: among the web nodes where the site fits (sites, storage,
 bandwidth, a free IP), the least used by storage share, ties by name. The lowest address of
 the node's pool not held by any request file (decommissioned ones included, until their file
-is removed) and not reserved is taken. The written file goes through the same checks as
-`validate` before it is written, so `new` never writes a file `validate` would refuse.
+is removed) and not reserved is taken. The database goes the same way onto one of its
+engine's servers: among those with room (databases, storage), the least used by storage
+share, then by share of databases, ties by name; the file names it (`database.server`) so
+reviewers see it. The written file goes through the same checks as `validate` before it is
+written, so `new` never writes a file `validate` would refuse.
 """
 
 from __future__ import annotations
@@ -16,10 +19,10 @@ from pathlib import Path
 from opdhost.errors import AllocationError, Finding, FindingsError, has_errors
 from opdhost.fleet.checks import check_fleet
 from opdhost.fleet.claims import Claims
-from opdhost.fleet.ledger import DbUsage, WebUsage, usage
+from opdhost.fleet.ledger import DbUsage, Usage, WebUsage, usage
 from opdhost.fleet.loading import Fleet
 from opdhost.fleet.model import Engine, Request, expected_path, parse_request
-from opdhost.fleet.platform import Platform, WebNode
+from opdhost.fleet.platform import DbServer, Platform, WebNode
 from opdhost.fleet.writer import NewSite, request_text
 
 
@@ -31,6 +34,7 @@ class Placement:
     ip: str
     path: str
     text: str = field(repr=False)
+    db_server: str = ""  # "" for engine none
 
 
 def _fits(node: WebNode, used: WebUsage, spec: NewSite) -> str | None:
@@ -82,8 +86,8 @@ def place(
             f"database {db_name!r} is already claimed by an open merge request "
             f"({claims.databases[db_name]})"
         )
-    _check_database(spec, fleet.requests, platform)
-    total = usage(fleet.requests)
+    total = usage(fleet.requests, platform)
+    db_server = _db_server(spec, total, platform)
     taken = {r.web.ip for r in fleet.requests} | set(claims.ips)
     if spec.node is not None and spec.node not in platform.web_nodes:
         known = ", ".join(platform.web_nodes)
@@ -108,9 +112,9 @@ def place(
     if not candidates:
         raise AllocationError("the request does not fit: " + "; ".join(reasons))
     _, node_name, ip = min(candidates)
-    text = request_text(spec, node_name, ip)
+    text = request_text(spec, node_name, ip, db_server)
     _recheck(text, path, fleet.requests, platform)
-    return Placement(node_name, ip, path, text)
+    return Placement(node_name, ip, path, text, db_server)
 
 
 def _nodes_for_ip(ip: str, names: list[str], taken: set[str], platform: Platform) -> list[str]:
@@ -131,23 +135,56 @@ def _nodes_for_ip(ip: str, names: list[str], taken: set[str], platform: Platform
     return fitting
 
 
-def _check_database(spec: NewSite, requests: list[Request], platform: Platform) -> None:
-    if spec.engine is Engine.NONE:
-        return
-    server = platform.db_servers.get(spec.engine.value)
-    if server is None:
-        raise AllocationError(f"the platform has no {spec.engine.value} server")
-    used = usage(requests).db.get(spec.engine.value, DbUsage())
+def _db_fits(server: DbServer, used: DbUsage, spec: NewSite) -> str | None:
+    """Why the database does not fit on `server` (None when it fits)."""
     if used.databases + 1 > server.databases:
-        raise AllocationError(
-            f"the {spec.engine.value} server already has {used.databases} of "
-            f"{server.databases} databases"
+        return (
+            f"{server.node} already has {used.databases} of {server.databases} "
+            f"{server.engine} databases"
         )
     if used.storage_mb + spec.db_quota_mb > server.storage_mb:
         free = server.storage_mb - used.storage_mb
-        raise AllocationError(
-            f"the {spec.engine.value} server has {free} MB left, {spec.db_quota_mb} MB asked"
+        return (
+            f"{server.node} has {free} MB of {server.engine} storage left, "
+            f"{spec.db_quota_mb} MB asked"
         )
+    return None
+
+
+def _db_server(spec: NewSite, total: Usage, platform: Platform) -> str:
+    """The database server for `spec` ("" for engine none), chosen as web nodes are.
+
+    `--db-server` narrows the choice to that node; a node that is not one of the engine's
+    servers is refused with the finding `validate` would give (allowed servers named).
+    """
+    if spec.engine is Engine.NONE:
+        if spec.db_server is not None:
+            message = "a database server needs a database: --db mariadb or --db postgresql"
+            raise FindingsError([Finding("opdhost new", 0, "--db-server", message)])
+        return ""
+    engine = spec.engine.value
+    servers = platform.db_servers.get(engine, ())
+    if not servers:
+        raise AllocationError(f"the platform has no {engine} server")
+    if spec.db_server is not None:
+        problem = platform.server_problem(engine, spec.db_server)
+        if problem is not None:
+            raise FindingsError([Finding("opdhost new", 0, "--db-server", problem)])
+        servers = tuple(s for s in servers if s.node == spec.db_server)
+    reasons: list[str] = []
+    candidates: list[tuple[float, float, str]] = []
+    for server in servers:
+        used = total.db.get((engine, server.node), DbUsage())
+        why = _db_fits(server, used, spec)
+        if why is not None:
+            reasons.append(why)
+            continue
+        storage = used.storage_mb / server.storage_mb if server.storage_mb else 1.0
+        count = used.databases / server.databases if server.databases else 1.0
+        candidates.append((storage, count, server.node))
+    if not candidates:
+        raise AllocationError("the database does not fit: " + "; ".join(reasons))
+    return min(candidates)[2]
 
 
 OPTION_OF_FIELD = {
@@ -166,6 +203,7 @@ OPTION_OF_FIELD = {
     "web.storage_mb": "--storage-mb",
     "web.bandwidth_mbit": "--bandwidth-mbit",
     "database.engine": "--db",
+    "database.server": "--db-server",
     "database.quota_mb": "--db-quota-mb",
 }
 """Findings on the file `new` would write are reported against the option that caused them."""

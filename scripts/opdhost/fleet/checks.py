@@ -71,8 +71,11 @@ def platform_findings(
         elif names.relative_name(alias, platform.zone) in static:
             add(field, f"{alias!r} is a static name of the zone")
     engine = req.database.engine
-    if engine is not Engine.NONE and engine.value not in platform.db_servers:
-        add("database.engine", f"the platform has no {engine.value} server")
+    if engine is not Engine.NONE:
+        problem = platform.server_problem(engine.value, req.database.server)
+        if problem is not None:
+            no_server = not platform.db_servers.get(engine.value)
+            add("database.engine" if no_server else "database.server", problem)
     return found
 
 
@@ -186,7 +189,8 @@ def capacity_findings(
             found.append(Finding(req.path, req.line(field), field, message))
 
     for req in ordered:
-        total.add(req)
+        server = platform.db_server(req.database.engine.value, req.database.server)
+        total.add(req, server)
         if req.status is Status.DECOMMISSIONED:
             continue
         node = platform.web_nodes.get(req.web.node)
@@ -209,23 +213,78 @@ def capacity_findings(
                 cap.bandwidth_mbit,
                 unit=" Mbit/s",
             )
-        server = platform.db_servers.get(req.database.engine.value)
         if server is not None:
-            db = total.db[server.engine]
+            db = total.db[(server.engine, server.node)]
             over(
                 req,
                 "database.engine",
-                f"the {server.engine} server's databases",
+                f"{server.node}'s {server.engine} databases",
                 db.databases,
                 server.databases,
             )
             over(
                 req,
                 "database.quota_mb",
-                f"the {server.engine} server's storage",
+                f"{server.node}'s {server.engine} storage",
                 db.storage_mb,
                 server.storage_mb,
                 unit=" MB",
+            )
+    return found
+
+
+def db_server_moves(
+    base: Mapping[str, Request], new: Mapping[str, Request], platform: Platform
+) -> list[Finding]:
+    """A database that would change server in place: refused until moves are built.
+
+    Rendering it on another server would create an empty database there and leave the data
+    behind (the old server no longer lists it). A move must be a planned change (copy, verify,
+    switch, archive: issue 16), which does not exist yet. The servers compared are the
+    resolved ones, so writing out the server an old file left out is no move. When the base
+    names none and the platform now lists several servers of its engine, where the data is
+    cannot be told: the server is named first while the engine has one server.
+    """
+    found: list[Finding] = []
+    for site, req in new.items():
+        old = base.get(site)
+        db = req.database
+        if (
+            old is None
+            or old.status is Status.DECOMMISSIONED
+            or db.engine is Engine.NONE
+            or old.database.engine is not db.engine
+        ):
+            continue
+        engine = db.engine.value
+        was = platform.db_server(engine, old.database.server)
+        now = platform.db_server(engine, db.server)
+        if now is None:
+            continue  # an unknown server, or none named among several: platform_findings
+        field = "database.server"
+        was_node = was.node if was is not None else old.database.server
+        if not was_node:
+            found.append(
+                Finding(
+                    req.path,
+                    req.line(field),
+                    field,
+                    f"the base state does not name this database's server and the platform "
+                    f"lists {len(platform.db_servers.get(engine, ()))} {engine} servers, so "
+                    "where its data is cannot be told: name the server in a change of its own "
+                    f"while {engine} has one server, then add the others",
+                )
+            )
+        elif was_node != now.node:
+            found.append(
+                Finding(
+                    req.path,
+                    req.line(field),
+                    field,
+                    f"moving a database to another server is not supported yet "
+                    f"({was_node!r} -> {now.node!r}): keep server {was_node!r}; moves will be "
+                    "a planned change (copy, verify, switch)",
+                )
             )
     return found
 
@@ -309,4 +368,5 @@ def check_fleet(
         for req in requests:
             new.setdefault(req.site, req)
         found += transition_findings(base, new, invalid_paths)
+        found += db_server_moves(base, new, platform)
     return found

@@ -89,12 +89,18 @@ class Web:
 
 @dataclass(frozen=True, slots=True)
 class Database:
-    """The site's database; `engine is Engine.NONE` means none (name and user are empty)."""
+    """The site's database; `engine is Engine.NONE` means none (name and user are empty).
+
+    `server` is the node the database is on, as written (`database.server`); "" when the file
+    leaves it out, which the platform accepts while the engine has one server
+    (`Platform.db_server` resolves it; the model knows no platform).
+    """
 
     engine: Engine
     name: str = ""
     user: str = ""
     quota_mb: int = 0
+    server: str = ""
 
 
 # Fields whose lines cross-file checks and plans point at; the rest are not kept (memory).
@@ -114,6 +120,7 @@ _KEPT_LINES = (
     "web.sftp_keys",
     "database",
     "database.engine",
+    "database.server",
     "database.name",
     "database.user",
     "database.quota_mb",
@@ -168,6 +175,9 @@ class Request:
             "web.hsts": web.hsts,
             "web.sftp_keys": [sshkeys.fingerprint(k) for k in web.sftp_keys],
             "database.engine": db.engine.value,
+            # as written: adding the server an old file left out shows in the plan (and changes
+            # nothing on the hosts); a different server is refused (checks.db_server_moves)
+            "database.server": db.server or None,
             "database.name": db.name or None,
             "database.user": db.user or None,
             "database.quota_mb": db.quota_mb or None,
@@ -318,7 +328,13 @@ def _build(doc: Document) -> Request:
         database = Database(Engine.NONE)
     else:
         db_name = db.get("name") or names.default_db_name(site)
-        database = Database(engine, db_name, db.get("user") or db_name, int(db["quota_mb"]))
+        database = Database(
+            engine,
+            db_name,
+            db.get("user") or db_name,
+            int(db["quota_mb"]),
+            sys.intern(db.get("server", "")),
+        )
     lines = {sys.intern(k): doc.lines[k] for k in _KEPT_LINES if k in doc.lines}
     for listed in ("aliases", "sftp_keys"):
         for index in range(len(web.get(listed, ()))):

@@ -1,7 +1,8 @@
 """The platform variables (inventories/<env>/group_vars/all/platform.yml) as typed objects.
 
-They give the zone, each web node's address, IP pool and capacity, the database servers and
-the DNS servers: what validation, allocation and rendering measure the requests against.
+They give the zone, each web node's address, IP pool and capacity, the database servers of
+each engine (a list: an office outgrows one server per engine) and the DNS servers: what
+validation, allocation and rendering measure the requests against.
 """
 
 from __future__ import annotations
@@ -59,7 +60,11 @@ class WebNode:
 
 @dataclass(frozen=True, slots=True)
 class DbServer:
-    """The server of one database engine."""
+    """One database server of one engine: a node, its address and what it may hold.
+
+    A node serving both engines is two entries (one per engine list), each with its own
+    capacity, so the ledger counts the engines apart as it always has.
+    """
 
     engine: str
     node: str
@@ -67,6 +72,10 @@ class DbServer:
     storage_mb: int
     databases: int
     line: int
+
+
+def _nodes(servers: tuple[DbServer, ...]) -> set[str]:
+    return {s.node for s in servers}
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +190,8 @@ class Platform:
     environment: str
     zone: str
     web_nodes: dict[str, WebNode]
-    db_servers: dict[str, DbServer]
+    db_servers: dict[str, tuple[DbServer, ...]]
+    """Engine -> its servers, sorted by node name (as web nodes are)."""
     dns_primary: DnsServer
     dns_secondaries: tuple[DnsServer, ...]
     static_records: tuple[StaticRecord, ...]
@@ -195,7 +205,7 @@ class Platform:
             pool = node.pool
             reserved |= {pool.network.network_address, pool.network.broadcast_address}
             reserved |= {pool.gateway, ipaddress.IPv4Address(node.address)}
-        for server in self.db_servers.values():
+        for server in self.all_db_servers():
             reserved.add(ipaddress.IPv4Address(server.address))
         for dns in (self.dns_primary, *self.dns_secondaries):
             reserved.add(ipaddress.IPv4Address(dns.address))
@@ -203,6 +213,51 @@ class Platform:
             if record.type == "A":
                 reserved.add(ipaddress.IPv4Address(record.value))
         return reserved
+
+    def all_db_servers(self) -> list[DbServer]:
+        """Every database server of every engine, engines and nodes in name order."""
+        return [s for engine in sorted(self.db_servers) for s in self.db_servers[engine]]
+
+    def db_nodes(self) -> list[str]:
+        """The nodes that serve at least one engine, sorted (each once)."""
+        return sorted({s.node for s in self.all_db_servers()})
+
+    def db_server(self, engine: str, node: str = "") -> DbServer | None:
+        """The server a request's database is on: `node` among the engine's servers, or, when
+        the request names none (`database.server` left out), the engine's only server.
+
+        None when the engine has no such server, or names none while it has several: which one
+        holds the data is then unknown, and the checks say so (`server_problem`).
+        """
+        servers = self.db_servers.get(engine, ())
+        if not node:
+            return servers[0] if len(servers) == 1 else None
+        return next((s for s in servers if s.node == node), None)
+
+    def server_problem(self, engine: str, node: str) -> str | None:
+        """Why `node` cannot hold a database of `engine` (None when it can): the one wording
+        of validate's finding and of `opdhost new --db-server`, naming the allowed servers."""
+        servers = self.db_servers.get(engine, ())
+        allowed = ", ".join(s.node for s in servers)
+        if not servers:
+            return f"the platform has no {engine} server"
+        if not node:
+            if len(servers) == 1:
+                return None
+            return (
+                f"required: the platform has {len(servers)} {engine} servers ({allowed}); "
+                "name the one this database is on"
+            )
+        if node in _nodes(servers):
+            return None
+        others = [e for e, listed in sorted(self.db_servers.items()) if node in _nodes(listed)]
+        if others:
+            what = f"{node!r} serves {', '.join(others)}, not {engine}"
+        elif node in self.web_nodes:
+            what = f"{node!r} is a web node, not a {engine} server"
+        else:
+            what = f"unknown {engine} server {node!r}"
+        return f"{what} (allowed: {allowed})"
 
     def static_names(self) -> set[str]:
         """Owner names the static records hold (relative to the zone)."""
@@ -234,18 +289,102 @@ def _pool_findings(doc: Document, name: str, node: dict[str, Any]) -> list[Findi
     return found
 
 
+def _single_server_findings(doc: Document) -> list[Finding]:
+    """The shape before several servers per engine (`mariadb: {node: ...}`, one mapping) is no
+    longer read: say so, and show the list it becomes, instead of a bare type error.
+
+    Not converted silently: one shape to read and document, and the platform file is edited
+    once per environment by the engineers who own it (docs/production.md).
+    """
+    value = doc.value
+    servers = value.get("opdhost_db_servers") if isinstance(value, dict) else None
+    if not isinstance(servers, dict):
+        return []
+    found = []
+    for engine, server in servers.items():
+        if isinstance(server, dict):
+            field = f"opdhost_db_servers.{engine}"
+            found.append(
+                Finding(
+                    doc.path,
+                    doc.line(field),
+                    field,
+                    "one server as a mapping is the shape before several servers per engine; "
+                    "write a list of servers: "
+                    f"`{engine}: [{{node: NAME, address: IPv4, capacity: "
+                    "{storage_mb: N, databases: N}}]` (one entry per server)",
+                )
+            )
+    return found
+
+
+def _db_server_findings(doc: Document, servers: dict[str, list[dict[str, Any]]]) -> list[Finding]:
+    """Each engine lists a node once; a node has one address whichever engines it serves, and
+    no two nodes share one: requests name their server by node, and the roles reach it there.
+    """
+    found: list[Finding] = []
+    address_of: dict[str, tuple[str, str]] = {}  # node -> (address, field)
+    node_at: dict[str, tuple[str, str]] = {}  # address -> (node, field)
+    for engine, listed in sorted(servers.items()):
+        seen: dict[str, str] = {}
+        for index, server in enumerate(listed):
+            base = f"opdhost_db_servers.{engine}[{index}]"
+            node, address = server["node"], server["address"]
+            if node in seen:
+                found.append(
+                    Finding(
+                        doc.path,
+                        doc.line(f"{base}.node"),
+                        f"{base}.node",
+                        f"{node!r} is listed twice for {engine} (first at line "
+                        f"{doc.line(seen[node])}): one entry per server",
+                    )
+                )
+                continue
+            seen[node] = base
+            known = address_of.setdefault(node, (address, base))
+            if known[0] != address:
+                found.append(
+                    Finding(
+                        doc.path,
+                        doc.line(f"{base}.address"),
+                        f"{base}.address",
+                        f"{node} has the address {known[0]} at line {doc.line(known[1])}: "
+                        "a node has one address, whichever engines it serves",
+                    )
+                )
+                continue
+            holder = node_at.setdefault(address, (node, base))
+            if holder[0] != node:
+                found.append(
+                    Finding(
+                        doc.path,
+                        doc.line(f"{base}.address"),
+                        f"{base}.address",
+                        f"{address} is already {holder[0]}'s address (line "
+                        f"{doc.line(holder[1])}): each database node has its own",
+                    )
+                )
+    return found
+
+
 def platform_from_document(doc: Document) -> Platform:
     """Typed platform from its loaded file; raises FindingsError listing every problem."""
-    found = (
-        check(doc, PLATFORM_SCHEMA)
-        if isinstance(doc.value, dict)
-        else [Finding(doc.path, 1, "(document)", "expected a mapping")]
-    )
+    if not isinstance(doc.value, dict):
+        raise FindingsError([Finding(doc.path, 1, "(document)", "expected a mapping")])
+    old = _single_server_findings(doc)
+    found = [
+        f
+        for f in check(doc, PLATFORM_SCHEMA)
+        if not any(f.field == o.field or f.field.startswith(o.field + "[") for o in old)
+    ]
+    found = sorted([*old, *found])
     if found:
         raise FindingsError(found)
-    v: dict[str, Any] = doc.value  # type: ignore[assignment]
+    v: dict[str, Any] = doc.value
     for name, node in v["opdhost_web_nodes"].items():
         found += _pool_findings(doc, name, node)
+    found += _db_server_findings(doc, v["opdhost_db_servers"])
     if found:
         raise FindingsError(found)
     web_nodes = {}
@@ -266,15 +405,23 @@ def platform_from_document(doc: Document) -> Platform:
             line=doc.line(f"opdhost_web_nodes.{name}"),
         )
     db_servers = {
-        engine: DbServer(
-            engine,
-            s["node"],
-            s["address"],
-            s["capacity"]["storage_mb"],
-            s["capacity"]["databases"],
-            doc.line(f"opdhost_db_servers.{engine}"),
+        engine: tuple(
+            sorted(
+                (
+                    DbServer(
+                        engine,
+                        s["node"],
+                        s["address"],
+                        s["capacity"]["storage_mb"],
+                        s["capacity"]["databases"],
+                        doc.line(f"opdhost_db_servers.{engine}[{index}]"),
+                    )
+                    for index, s in enumerate(listed)
+                ),
+                key=lambda server: server.node,
+            )
         )
-        for engine, s in sorted(v["opdhost_db_servers"].items())
+        for engine, listed in sorted(v["opdhost_db_servers"].items())
     }
     dns = v["opdhost_dns"]
     return Platform(

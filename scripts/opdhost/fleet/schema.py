@@ -97,10 +97,13 @@ def _translate(error: ValidationError) -> list[tuple[str, str]]:
         return [(field, f"{value!r} is not one of: {options}")]
     if kind == "minimum":
         return [(field, f"{value!r} is too small (minimum {error.validator_value})")]
+    if kind == "minItems":
+        return [(field, f"expected at least {error.validator_value} entry")]
     if kind == "maximum":
         return [(field, f"{value!r} is too large (maximum {error.validator_value})")]
     if kind == "not":
-        return [(field, "not allowed with engine none (it takes no name, user or quota_mb)")]
+        why = "not allowed with engine none (it takes no server, name, user or quota_mb)"
+        return [(field, why)]
     return [(field, error.message)]
 
 

@@ -46,6 +46,7 @@ class NewSite:
     db_user: str | None = None
     sftp_keys: tuple[str, ...] = ()
     comment: str = NEW_COMMENT
+    db_server: str | None = None
 
 
 def _q(value: str) -> str:
@@ -61,13 +62,18 @@ def _p(value: str) -> str:
     return value if _PLAIN.fullmatch(value) else _q(value)
 
 
-def request_text(spec: NewSite, node: str | None = None, ip: str | None = None) -> str:
+def request_text(
+    spec: NewSite, node: str | None = None, ip: str | None = None, db_server: str | None = None
+) -> str:
     """The request file, in the documented field order, with a comment naming its origin.
 
-    `node` and `ip` default to the spec's own (placement passes the ones it chose).
+    `node`, `ip` and `db_server` default to the spec's own (placement passes the ones it
+    chose). The database server is written whenever there is one, as the web node is: the
+    reviewer sees where the data goes, and adding a server later changes no file's meaning.
     """
     node = node or spec.node or ""
     ip = ip or spec.ip or ""
+    server = db_server or spec.db_server or ""
     lines = [
         "---",
         *(f"# {line}" for line in spec.comment.splitlines()),
@@ -105,6 +111,8 @@ def request_text(spec: NewSite, node: str | None = None, ip: str | None = None) 
         lines += [f"    - {_q(k)}" for k in spec.sftp_keys]
     lines += ["database:", f"  engine: {spec.engine.value}"]
     if spec.engine is not Engine.NONE:
+        if server:
+            lines.append(f"  server: {_p(server)}")
         if spec.db_name:
             lines.append(f"  name: {_q(spec.db_name)}")
         if spec.db_user:
