@@ -12,7 +12,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 
 apt_packages=(podman runc netavark aardvark-dns iptables fuse-overlayfs debootstrap
               iproute2 bind9-dnsutils curl git python3 python3-venv python3-dev gcc make
-              openssh-client sshpass shellcheck rsync poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+              openssh-client sshpass shellcheck rsync btrfs-progs poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
               chromium)
 missing=()
 for p in "${apt_packages[@]}"; do

@@ -124,8 +124,17 @@ def site_paths(config_glob: str) -> dict[str, dict[str, set[str]]]:
 
 
 def disk_usage(home: str) -> tuple[int, int]:
-    """Bytes allocated under home (as du counts them) and the number of files."""
+    """Bytes allocated under home (as `du -x` counts them) and the number of files.
+
+    Like `du -x`, a directory on another device is not entered: on a web node with storage
+    quotas the home's logs/ is a subvolume of its own (not counted against storage_mb, so a
+    full site keeps logging), and what this returns is what the site's quota counts.
+    """
     total, files, seen = 0, 0, set()
+    try:
+        device = os.lstat(home).st_dev
+    except OSError:
+        return 0, 0
     stack = [home]
     while stack:
         top = stack.pop()
@@ -142,6 +151,8 @@ def disk_usage(home: str) -> tuple[int, int]:
                 if (st.st_dev, st.st_ino) in seen:
                     continue
                 seen.add((st.st_dev, st.st_ino))
+            if st.st_dev != device:
+                continue
             total += st.st_blocks * 512
             if entry.is_dir(follow_symlinks=False):
                 stack.append(entry.path)

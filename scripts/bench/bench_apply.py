@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from opdhost.fleet.model import Engine, Runtime
+from opdhost.lab import quotafs
 from opdhost.fleet.writer import request_text
 from synth import site_spec
 
@@ -50,11 +51,13 @@ PREFIX = "opdhost-bench-"
 SUBNET = ipaddress.IPv4Network("10.216.0.0/22")
 GATEWAY = "10.216.0.1"
 NODES = {
-    "web1": ("10.216.0.11", ["--cap-add", "NET_ADMIN"]),
+    # SYS_ADMIN and a quota-enabled btrfs at /srv/www, as the lab's web1 (opdhost.lab.quotafs).
+    "web1": ("10.216.0.11", ["--cap-add", "NET_ADMIN", "--cap-add", "SYS_ADMIN"]),
     "db1": ("10.216.0.21", []),
     "ns1": ("10.216.0.31", []),
     "ns2": ("10.216.0.32", []),
 }
+WWW = quotafs.QuotaFs("bench-web1", "/srv/www")
 POOL_FIRST = ipaddress.IPv4Address("10.216.1.0")
 POOL_SIZE = 700
 ZONE = "kab-contoh.go.id"
@@ -113,7 +116,9 @@ d() {{ podman exec -i opdhost-bench-db1 bash -euo pipefail -c "$1"; }}
 n() {{ podman exec -i opdhost-bench-$1 bash -euo pipefail -c "$2"; }}
 w "getent group s-$site >/dev/null || groupadd s-$site
    id s-$site >/dev/null 2>&1 || useradd -g s-$site -d /srv/www/$site -s /usr/sbin/nologin s-$site
-   install -d -o root -m 0755 /srv/www/$site
+   btrfs subvolume create /srv/www/$site >/dev/null
+   btrfs subvolume create /srv/www/$site/logs >/dev/null
+   btrfs qgroup limit 256M /srv/www/$site
    install -d -o s-$site -g www-data -m 2750 /srv/www/$site/public /srv/www/$site/tmp
    echo '<?php echo \"ok\";' > /srv/www/$site/public/index.php
    ip -4 addr show dev eth0 | grep -q ' $ip/' || ip addr add $ip/32 dev eth0
@@ -242,6 +247,9 @@ def up() -> None:
         if sh("podman", "container", "exists", name, check=False).returncode == 0:
             continue
         net = f"{NETWORK}:ip={address}"
+        if node == "web1":
+            quotafs.make(WWW)
+            extra = [*extra, "--volume", WWW.volume_arg()]
         sh("podman", "run", "-d", "--name", name, "--hostname", node, "--network", net,
            "--systemd", "always", *extra, IMAGE, "/sbin/init")  # fmt: skip
     services = {"web1": "apache2 php8.2-fpm", "db1": "mariadb postgresql", "ns1": "named",
@@ -260,6 +268,7 @@ def down() -> None:
     """Remove the benchmark's containers and network (by exact name)."""
     for node in NODES:
         sh("podman", "rm", "-f", "-t", "2", PREFIX + node, check=False)
+    quotafs.remove(WWW)
     sh("podman", "network", "rm", NETWORK, check=False)
 
 

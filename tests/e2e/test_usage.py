@@ -1,12 +1,15 @@
 """Usage on the lab: known traffic and files on a site are what the collection and the monthly
-report say; a database grown past its quota (MariaDB and PostgreSQL) loses INSERT but keeps
-SELECT and DELETE; cleaned up below its quota, it can insert again after the next collection
-(MariaDB) or apply (PostgreSQL, which also shows the quota in the run record).
+report say; a site filled past its storage_mb cannot write while its neighbour can, and a
+raised storage_mb raises its limit at the next apply; a database grown past its quota
+(MariaDB and PostgreSQL) loses INSERT but keeps SELECT and DELETE; cleaned up below its
+quota, it can insert again after the next collection (MariaDB) or apply (PostgreSQL, which
+also shows the quota in the run record).
 
-Two sites of the e2e agency, quota_mb 16 (the schema's minimum): e2ekuota (MariaDB, IP .180)
-and e2ekuotapg (PostgreSQL, .181). The SQL runs from web1 as each site's own user, as its
-application would; the passwords are read on db1 and passed in the environment of the
-client only. The sites are decommissioned at the end.
+Two sites of the e2e agency, storage_mb 64 and quota_mb 16 (the schema's minimums): e2ekuota
+(MariaDB, IP .180) and e2ekuotapg (PostgreSQL, .181). Files are written and SQL runs on web1
+as each site's own user, as its application would; the passwords are read on db1 and passed
+in the environment of the client only. The sites are decommissioned at the end, the first
+one while its home is still full.
 """
 
 from __future__ import annotations
@@ -34,9 +37,26 @@ BIG_MIB = 3
 ERRORS = 3
 
 
-def _request(site: str, quota: int = 16) -> str:
+def _request(site: str, quota: int = 16, storage: int = 64) -> str:
     ip, engine = SITES[site]
-    return request_text(site, ip, engine).replace("quota_mb: 128", f"quota_mb: {quota}")
+    text = request_text(site, ip, engine).replace("quota_mb: 128", f"quota_mb: {quota}")
+    return text.replace("storage_mb: 256", f"storage_mb: {storage}")
+
+
+def write_as(site: str, path: str, mib: int) -> subprocess.CompletedProcess[str]:
+    """The site's account writes `mib` MiB into its document root, as its uploads would."""
+    return subprocess.run(
+        ["podman", "exec", "--user", f"s-{site}", "opdhost-lab-web1", "dd", "if=/dev/zero",
+         f"of=/srv/www/{site}/public/{path}", "bs=1M", f"count={mib}", "conv=fsync"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def limit_of(site: str) -> str:
+    """The referenced limit of the site home's quota group, in bytes ('none' without one)."""
+    shown = on_node("web1", f"btrfs qgroup show -ref --raw /srv/www/{site}", check=True)
+    rows = [line.split() for line in shown.stdout.splitlines() if line.startswith("0/")]
+    return rows[0][3]
 
 
 def _password(site: str) -> str:
@@ -147,9 +167,47 @@ def test_traffic_and_files_are_what_the_report_says(
     assert row["permintaan"] == str(sum(d["requests"] for d in days))
     assert float(row["terkirim_mib"]) == round(sent / MIB, 2)
     assert float(row["penyimpanan_terpakai_mib"]) == round(entry["disk_bytes"] / MIB, 2)
-    assert row["penyimpanan_alokasi_mib"] == "256"
+    assert row["penyimpanan_alokasi_mib"] == "64"
     html = (out / f"usage-{record['month']}.html").read_text()
     assert html.count("<svg") >= 4 and MY in html
+
+
+def test_a_full_home_stops_its_site_only_until_storage_mb_is_raised(
+    platform: Platform, sites: dict[str, str]
+) -> None:
+    assert limit_of(MY) == str(64 * MIB)
+    full = write_as(MY, "fill.bin", 100)
+    assert full.returncode != 0 and "Disk quota exceeded" in full.stderr, full.stderr
+    size = int(on_node("web1", f"stat -c %s /srv/www/{MY}/public/fill.bin").stdout)
+    assert size <= 64 * MIB
+    # The neighbour on the same file system keeps writing; the full site keeps being logged
+    # (its logs/ is a subvolume of its own, outside the limit).
+    roomy = write_as(PG, "room.bin", 20)
+    assert roomy.returncode == 0, roomy.stderr
+    _https(MY, "/after-full")
+    logged = on_node("web1", f"grep -c 'GET /after-full' /srv/www/{MY}/logs/access.log")
+    assert logged.stdout.strip() == "1"
+
+    # The collection sees the site at its allocation; the plan of its next change warns.
+    record = collect(platform)
+    assert record["sites"][MY]["disk_bytes"] >= 60 * MIB
+    platform.write(MY, SITES[MY][0], text=_request(MY, storage=128))
+    platform.commit("usage: e2ekuota storage 128")
+    plan = subprocess.run(
+        [str(OPDHOST), "plan", "--root", str(platform.root), "--base", "HEAD~1"],
+        capture_output=True, text=True, env=platform.env(), timeout=300, check=False,
+    )  # fmt: skip
+    assert "web.storage_mb" in plan.stdout + plan.stderr, plan.stdout + plan.stderr
+    assert "storage over" in plan.stdout + plan.stderr
+
+    # Raised in the request: the next apply raises the limit, and the site writes again.
+    rc, _record, out = platform.apply()
+    assert rc == 0, out
+    assert limit_of(MY) == str(128 * MIB)
+    again = write_as(MY, "more.bin", 30)
+    assert again.returncode == 0, again.stderr
+    full = write_as(MY, "fill.bin", 200)  # full again: the decommission must still work
+    assert "Disk quota exceeded" in full.stderr
 
 
 def test_mariadb_over_quota_keeps_select_and_delete(

@@ -354,32 +354,89 @@ def _stamp() -> str:
 Config = dict[str, Any]
 
 
+def is_subvolume(path: str) -> bool:
+    """A btrfs subvolume root: a site home held to its storage_mb (roles/apache_vhost)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return os.path.isdir(path) and not os.path.islink(path) and info.st_ino == 256
+
+
+def quota_limit(path: str) -> str:
+    """The referenced limit of the subvolume at path, in bytes, or 'none'."""
+    proc = subprocess.run(
+        ["btrfs", "qgroup", "show", "-ref", "--raw", path], capture_output=True, text=True,
+        check=False,
+    )  # fmt: skip
+    for line in proc.stdout.splitlines():
+        cols = line.split()
+        if len(cols) >= 4 and cols[0].startswith("0/"):
+            return cols[3]
+    return "none"
+
+
+def btrfs(*args: str) -> None:
+    proc = subprocess.run(["btrfs", *args], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise BackupError(f"btrfs {' '.join(args)}: {(proc.stderr or proc.stdout).strip()}")
+
+
+def move(src: str, dst: str) -> None:
+    """Rename; across btrfs subvolumes (EXDEV) copy with reflinks, then remove the source."""
+    try:
+        os.replace(src, dst)
+        return
+    except OSError as exc:
+        if exc.errno != 18:  # EXDEV
+            raise
+    done = subprocess.run(
+        ["cp", "-a", "--reflink=auto", "--", src, dst], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise BackupError(f"could not move {src} to {dst}: {done.stderr.strip()[-300:]}")
+    shutil.rmtree(src)
+
+
 def restore_files(cfg: Config, site: Config, snap: str, beside: bool) -> Config:
-    """Restore a site's home: staged first (restic checks every blob), then swapped in."""
+    """Restore a site's home: staged first (restic checks every blob), then swapped in.
+
+    A home that is a btrfs subvolume (its storage quota) is restored into a new subvolume
+    with the same limit and its own logs subvolume, so the restored site is held to its
+    storage_mb as before; the one it replaces is kept beside the homes (a rename within the
+    file system, nothing copied). A restore beside the live home is staged inside the home.
+    """
     path = site["path"]
-    parent = os.path.dirname(path)
+    quota = is_subvolume(path)
+    parent = path if quota and beside else os.path.dirname(path)
     stage = os.path.join(parent, f".opdhost-restore-{site['site']}-{_stamp()}")
-    proc = restic(cfg, "restore", snap, "--target", stage, "--include", path)
     staged = os.path.join(stage, path.lstrip("/"))
+    if quota and not beside:
+        os.makedirs(os.path.dirname(staged), mode=0o700)
+        btrfs("subvolume", "create", staged)
+        btrfs("subvolume", "create", os.path.join(staged, "logs"))
+        btrfs("qgroup", "limit", quota_limit(path), staged)
+    proc = restic(cfg, "restore", snap, "--target", stage, "--include", path)
     if proc.returncode != 0 or not os.path.isdir(staged):
         shutil.rmtree(stage, ignore_errors=True)
         raise BackupError(explain(proc, f"{site['site']}: restore of files {snap}"))
     stamp = _stamp()
     if beside:
         where = os.path.join(path, f"restored-{stamp}")
-        os.replace(staged, where)
+        move(staged, where)
         shutil.rmtree(stage, ignore_errors=True)
         return {"restored": "beside", "path": where}
-    kept = os.path.join(cfg["keep_dir"], f"{site['site']}-files-before-restore-{stamp}")
-    os.makedirs(cfg["keep_dir"], mode=0o700, exist_ok=True)
+    keep_dir = os.path.join(os.path.dirname(path), ".opdhost-kept") if quota else cfg["keep_dir"]
+    kept = os.path.join(keep_dir, f"{site['site']}-files-before-restore-{stamp}")
+    os.makedirs(keep_dir, mode=0o700, exist_ok=True)
     tmp_dir = os.path.join(path, "tmp")
     if os.path.isdir(path):
-        os.replace(path, kept)  # same file system (/srv or /var): rename, nothing copied
+        os.replace(path, kept)  # same file system: a rename, nothing copied
     os.replace(staged, path)
     shutil.rmtree(stage, ignore_errors=True)
     old_tmp = os.path.join(kept, "tmp")
     if os.path.isdir(old_tmp) and not os.path.exists(tmp_dir):
-        os.replace(old_tmp, tmp_dir)  # tmp/ is not backed up: the live one stays
+        move(old_tmp, tmp_dir)  # tmp/ is not backed up: the live one stays
     return {"restored": "live", "path": path, "previous": kept}
 
 
@@ -541,8 +598,14 @@ def cmd_from_archive(cfg: Config, old: str, new: str, old_user: str) -> Config:
 
 
 def unpack_files(site: Config, old: str, archive: str, stamp: str) -> Config:
-    """Unpack into a staging place, hand everything to the new site's user, move it in."""
-    stage = os.path.join(os.path.dirname(site["path"]), f".opdhost-archive-{site['site']}-{stamp}")
+    """Unpack into a staging place, hand everything to the new site's user, move it in.
+
+    Into a home that is a subvolume the staging place is inside the home: the unpacked files
+    count against its storage quota from the start, and the final move is a rename.
+    """
+    home = site["path"]
+    parent = home if is_subvolume(home) else os.path.dirname(home)
+    stage = os.path.join(parent, f".opdhost-archive-{site['site']}-{stamp}")
     os.makedirs(stage, mode=0o700)
     done = subprocess.run(["tar", "-xzf", archive, "-C", stage], capture_output=True, check=False)
     source = os.path.join(stage, old)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from opdhost.apply.lock import LockDirError, default_lock_dir, open_private
+from opdhost.lab import quotafs
 from opdhost.lab import ssh as lab_ssh
 from opdhost.lab.errors import LabError, PreflightError, ServiceError
 from opdhost.lab.nodes import (
@@ -205,6 +206,8 @@ def _ensure_container(
         return NodeAction(node, "reused")
     if info is not None:
         podman.remove_container(node.container)
+    for fs in node.quota_filesystems:  # a new container gets a new, empty file system
+        quotafs.make(fs)
     podman.run_container(run_args(node, image_id, ssh_key))
     return NodeAction(node, "recreated" if info is not None else "created", reason)
 
@@ -297,6 +300,9 @@ def down(podman: Podman | None = None) -> DownResult:
             if podman.container(node.container) is not None:
                 podman.remove_container(node.container)
                 removed.append(node.container)
+            for fs in node.quota_filesystems:
+                if quotafs.remove(fs):
+                    removed.append(str(fs.image))
         if podman.network(NETWORK) is None:
             return DownResult(removed, False)
         others = podman.containers_on_network(NETWORK)

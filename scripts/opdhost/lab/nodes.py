@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from opdhost.lab.quotafs import QuotaFs
 from opdhost.lab.ssh import AUTHORIZED_KEYS, AuthorizedKey
 
 NETWORK = "opdhost-lab"
@@ -26,22 +27,37 @@ SPEC_LABEL = "opdhost.lab.spec"
 
 @dataclass(frozen=True)
 class Node:
-    """One lab node: its address, the services it must run and extra capabilities."""
+    """One lab node: its address, the services it must run, extra capabilities, and the paths
+    that get a quota-enabled file system of their own (opdhost.lab.quotafs)."""
 
     name: str
     address: str
     services: tuple[str, ...]
     caps: tuple[str, ...] = ()
+    quota_paths: tuple[str, ...] = ()
 
     @property
     def container(self) -> str:
         """The container's name, the only handle the lab uses to find or remove it."""
         return PREFIX + self.name
 
+    @property
+    def quota_filesystems(self) -> tuple[QuotaFs, ...]:
+        """The host-side file systems `opdhost lab up` makes and mounts into this node."""
+        return tuple(QuotaFs(self.name, path) for path in self.quota_paths)
+
 
 # Every node runs sshd: Ansible reaches the lab over SSH (opdhost.lab.ssh).
 NODES: tuple[Node, ...] = (
-    Node("web1", "10.203.0.11", ("apache2", "php8.2-fpm", "ssh"), ("NET_ADMIN",)),
+    # SYS_ADMIN: the web role creates each site's btrfs subvolume and sets its quota-group
+    # limit, as it does as root on a production node; /srv/www is the quota-enabled btrfs.
+    Node(
+        "web1",
+        "10.203.0.11",
+        ("apache2", "php8.2-fpm", "ssh"),
+        ("NET_ADMIN", "SYS_ADMIN"),
+        ("/srv/www",),
+    ),
     # postgresql.service is a no-op umbrella, active even when the cluster is down: the
     # cluster's own unit is what tells whether PostgreSQL answers.
     Node("db1", "10.203.0.21", ("mariadb", "postgresql", "postgresql@15-main", "ssh")),
@@ -53,7 +69,11 @@ NODES: tuple[Node, ...] = (
 def spec_hash(node: Node, image_id: str, ssh_key_id: str = "") -> str:
     """A short hash of everything that, when changed, means the container must be recreated
     (the image, the address, the capabilities, the SSH key mounted into it)."""
-    spec = {"node": node.name, "address": node.address, "caps": node.caps, "image": image_id}
+    spec: dict[str, object] = {
+        "node": node.name, "address": node.address, "caps": node.caps, "image": image_id
+    }  # fmt: skip
+    if node.quota_paths:
+        spec["quota_paths"] = node.quota_paths
     spec["mac"] = mac_address(node.address)
     if ssh_key_id:
         spec["ssh_key"] = ssh_key_id
@@ -77,6 +97,8 @@ def run_args(node: Node, image_id: str, ssh_key: AuthorizedKey | None = None) ->
         args += ["--volume", f"{ssh_key.path}:{AUTHORIZED_KEYS}:ro"]
     for cap in node.caps:
         args += ["--cap-add", cap]
+    for fs in node.quota_filesystems:
+        args += ["--volume", fs.volume_arg()]
     return [*args, IMAGE, "/sbin/init"]
 
 
