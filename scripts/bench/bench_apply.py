@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from opdhost.fleet.model import Engine, Runtime
-from opdhost.lab import quotafs
 from opdhost.fleet.writer import request_text
+from opdhost.lab import quotafs
 from synth import site_spec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -247,11 +247,12 @@ def up() -> None:
         if sh("podman", "container", "exists", name, check=False).returncode == 0:
             continue
         net = f"{NETWORK}:ip={address}"
+        volumes = []
         if node == "web1":
             quotafs.make(WWW)
-            extra = [*extra, "--volume", WWW.volume_arg()]
+            volumes = ["--volume", WWW.volume_arg()]
         sh("podman", "run", "-d", "--name", name, "--hostname", node, "--network", net,
-           "--systemd", "always", *extra, IMAGE, "/sbin/init")  # fmt: skip
+           "--systemd", "always", *extra, *volumes, IMAGE, "/sbin/init")  # fmt: skip
     services = {"web1": "apache2 php8.2-fpm", "db1": "mariadb postgresql", "ns1": "named",
                 "ns2": "named"}  # fmt: skip
     for node, units in services.items():

@@ -45,7 +45,12 @@ from opdhost.fleet.platform import Platform, load_platform, platform_path
 from opdhost.fleet.review import Review, run_review
 from opdhost.fleet.sources import working_tree
 
-ONLY_KEYS = {"apache_vhost_sites": "apache_vhost_only", "database_sites": "database_only"}
+ONLY_KEYS = {
+    "apache_vhost_sites": "apache_vhost_only",
+    "backup_sites": "backup_only",
+    "bandwidth_sites": "bandwidth_only",
+    "database_sites": "database_only",
+}
 """Per role: its site list, and the list naming the sites a run touches (`[]` = all)."""
 SITE_LISTS = ("apache_vhost_sites", "bandwidth_sites", "database_sites", "dns_zone_records")
 
