@@ -111,8 +111,14 @@ def e2e_request(
     mbit: int = 10,
     *,
     sftp_keys: tuple[str, ...] = (),
+    node: str = "web1",
+    db_server: str = "db1",
 ) -> str:
-    """A request of the end-to-end tests' agency on the lab (IP 10.203.0.<ip>)."""
+    """A request of the end-to-end tests' agency on the lab (IP 10.203.0.<ip>).
+
+    It names its database server, as `opdhost new` writes it: the lab has two servers per
+    engine, and a request that names none is refused there.
+    """
     db = Engine(engine)
     spec = NewSite(
         opd_code="e2e",
@@ -129,11 +135,12 @@ def e2e_request(
         bandwidth_mbit=mbit,
         db_quota_mb=0 if db is Engine.NONE else 128,
         aliases=(f"www.{site}.kab-contoh.go.id",),
-        node="web1",
+        node=node,
         ip=f"10.203.0.{ip}",
         status=Status(status),
         sftp_keys=sftp_keys,
         comment="An end-to-end test's request.",
+        db_server=None if db is Engine.NONE else db_server,
     )
     return write_request(spec)
 

@@ -363,7 +363,7 @@ def test_database_server_overflow_in_validate(tmp_path: Path) -> None:
     assert result.stdout.splitlines() == [
         "requests/dpmptsp/perizinan.yaml:27: database.engine: over db1's mariadb "
         "databases capacity: 2 of 1",
-        "requests/dpmptsp/perizinan.yaml:30: database.quota_mb: over db1's mariadb "
+        "requests/dpmptsp/perizinan.yaml:31: database.quota_mb: over db1's mariadb "
         "storage capacity: 1536 MB of 1000 MB",
     ]
 
