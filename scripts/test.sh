@@ -80,6 +80,60 @@ if [ -d roles ] && [ -n "$(ls -A roles)" ]; then
 fi
 record lint "$lint_ok" "$t"
 
+mapfile -t scenarios < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml 2>/dev/null \
+  | awk -F/ '{print $2}' | sort)
+if [ ${#only[@]} -gt 0 ]; then
+  scenarios=("${only[@]}")
+fi
+if [ ${#scenarios[@]} -eq 0 ]; then
+  echo "test: no Molecule scenario found under molecule/: that is a failure here" >&2
+  record molecule:none fail "$(date +%s)"
+fi
+
+# Every scenario in turn; one line "name|status|start" per scenario into $1.
+molecule_all() {
+  local out=$1 s t
+  : >"$out"
+  for s in "${scenarios[@]}"; do
+    t=$(date +%s)
+    # A scenario whose directory holds KNOWN_FAILING (first line: why) is reported as skipped,
+    # visibly, unless it is named on the command line; see the file for the open problem.
+    if [ -f "molecule/$s/KNOWN_FAILING" ] && [ ${#only[@]} -eq 0 ]; then
+      log "molecule test -s $s: SKIPPED, known failing: $(head -n 1 "molecule/$s/KNOWN_FAILING")"
+      echo "molecule:$s|skip|$t" >>"$out"
+      continue
+    fi
+    # A scenario whose directory holds COVERED_IN_CI (first line: by what) exists for the
+    # forges' runners without a lab; here the lab tests already do the same work, so it is not
+    # run again (unless named on the command line), and the summary says so.
+    if [ -f "molecule/$s/COVERED_IN_CI" ] && [ ${#only[@]} -eq 0 ]; then
+      log "molecule test -s $s: not run, covered by $(head -n 1 "molecule/$s/COVERED_IN_CI")"
+      echo "molecule:$s|covered|$t" >>"$out"
+      continue
+    fi
+    log "molecule test -s $s"
+    if timeout "$scenario_timeout" molecule test -s "$s"; then
+      echo "molecule:$s|pass|$t" >>"$out"
+    else
+      echo "molecule:$s|fail|$t" >>"$out"
+      molecule destroy -s "$s" >/dev/null 2>&1 || true
+    fi
+  done
+}
+
+# The Molecule scenarios run on containers and networks of their own (mol-*), never the lab's,
+# so they run beside pytest (whose lab tests mostly wait on the nodes): the two streams take
+# about the longer one's time instead of the sum. Their output goes to a log printed after
+# pytest, so the two never interleave. OPDHOST_SERIAL=1 runs them after pytest instead.
+mol_results=$artifacts/molecule.results
+mol_log=$artifacts/molecule.log
+mol_pid=
+if [ "${OPDHOST_SERIAL:-0}" != 1 ] && [ ${#scenarios[@]} -gt 0 ]; then
+  log "molecule scenarios start beside pytest (output: $mol_log, printed after pytest)"
+  molecule_all "$mol_results" >"$mol_log" 2>&1 &
+  mol_pid=$!
+fi
+
 log "pytest tests/"
 t=$(date +%s)
 pytest tests/ --junitxml="$artifacts/pytest.xml"
@@ -90,40 +144,21 @@ case $rc in
   *) record pytest fail "$t" ;;
 esac
 
-mapfile -t scenarios < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml 2>/dev/null \
-  | awk -F/ '{print $2}' | sort)
-if [ ${#only[@]} -gt 0 ]; then
-  scenarios=("${only[@]}")
+if [ -n "$mol_pid" ]; then
+  log "waiting for the molecule scenarios"
+  wait "$mol_pid"
+  cat "$mol_log" >&2
+elif [ ${#scenarios[@]} -gt 0 ]; then
+  molecule_all "$mol_results"
 fi
-if [ ${#scenarios[@]} -eq 0 ]; then
-  echo "test: no Molecule scenario found under molecule/: that is a failure here" >&2
-  record molecule:none fail "$(date +%s)"
+if [ ${#scenarios[@]} -gt 0 ]; then
+  while IFS='|' read -r name st start; do
+    record "$name" "$st" "$start"
+  done <"$mol_results"
+  for s in "${scenarios[@]}"; do   # a scenario the stream never reported (it was killed)
+    grep -q "^molecule:$s|" "$mol_results" || record "molecule:$s" fail "$(date +%s)"
+  done
 fi
-for s in "${scenarios[@]}"; do
-  t=$(date +%s)
-  # A scenario whose directory holds KNOWN_FAILING (first line: why) is reported as skipped,
-  # visibly, unless it is named on the command line; see the file for the open problem.
-  if [ -f "molecule/$s/KNOWN_FAILING" ] && [ ${#only[@]} -eq 0 ]; then
-    log "molecule test -s $s: SKIPPED, known failing: $(head -n 1 "molecule/$s/KNOWN_FAILING")"
-    record "molecule:$s" skip "$t"
-    continue
-  fi
-  # A scenario whose directory holds COVERED_IN_CI (first line: by what) exists for the forges'
-  # runners without a lab; here the lab tests above already did the same work, so it is not
-  # run again (unless named on the command line), and the summary says so.
-  if [ -f "molecule/$s/COVERED_IN_CI" ] && [ ${#only[@]} -eq 0 ]; then
-    log "molecule test -s $s: not run, covered by $(head -n 1 "molecule/$s/COVERED_IN_CI")"
-    record "molecule:$s" covered "$t"
-    continue
-  fi
-  log "molecule test -s $s"
-  if timeout "$scenario_timeout" molecule test -s "$s"; then
-    record "molecule:$s" pass "$t"
-  else
-    record "molecule:$s" fail "$t"
-    molecule destroy -s "$s" >/dev/null 2>&1 || true
-  fi
-done
 
 summary
 [ "$failed" -eq 0 ]
