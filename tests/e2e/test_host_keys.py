@@ -21,12 +21,13 @@ from typing import Any
 
 import pytest
 import yaml
+from opdhost.lab.nodes import NODES as LAB_NODES
 
 from .conftest import OPDHOST, REPO, on_node, sh
 
 pytestmark = pytest.mark.lab
 
-NODES = {"web1": "10.203.0.11", "db1": "10.203.0.21", "ns1": "10.203.0.31", "ns2": "10.203.0.32"}
+NODES = {node.name: node.address for node in LAB_NODES}  # all six, each pinned
 PINNED_ARGS = (
     '-o StrictHostKeyChecking=yes -o UserKnownHostsFile="{{ inventory_dir }}/known_hosts"'
     " -o GlobalKnownHostsFile=/dev/null -o ConnectTimeout=10"

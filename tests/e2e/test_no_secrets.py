@@ -7,7 +7,7 @@ apply (site.yml over the whole fleet: every role, every drift probe, every accou
 credentials handover of every site) and every apply the e2e tests made before this one. Then
 a new MariaDB hosting is applied, and the test scans every file under records/ for:
 
-- every database password kept on db1 (`/etc/opdhost/secrets/*.password`);
+- every database password kept on db1 and db2 (`/etc/opdhost/secrets/*.password`);
 - anything shaped like a MariaDB hash (`*` + 40 upper-case hex), a PostgreSQL SCRAM-SHA-256
   verifier or an md5 verifier (`md5` + 32 hex);
 - the TSIG secret of ns1 (read from the node);
@@ -57,13 +57,14 @@ def _apply(platform: Platform, *args: str) -> dict[str, Any]:
 
 
 def _passwords() -> dict[str, str]:
-    """Every database password kept on db1, by file name."""
-    listing = on_node("db1", "ls /etc/opdhost/secrets", check=True).stdout.split()
+    """Every database password kept on the database nodes, by node and file name."""
     found = {}
-    for name in listing:
-        if name.endswith(".password"):
-            text = on_node("db1", f"cat /etc/opdhost/secrets/{name}", check=True).stdout.strip()
-            found[name] = text
+    for node in ("db1", "db2"):
+        listing = on_node(node, "ls /etc/opdhost/secrets 2>/dev/null").stdout.split()
+        for name in listing:
+            if name.endswith(".password"):
+                path = f"/etc/opdhost/secrets/{name}"
+                found[f"{node}:{name}"] = on_node(node, f"cat {path}", check=True).stdout.strip()
     return found
 
 
@@ -101,7 +102,7 @@ def test_no_password_hash_or_key_in_records_or_artifacts(platform: Platform) -> 
     assert "site.yml" in playbooks, playbooks
 
     passwords = _passwords()
-    assert f"mariadb-{SITE}.password" in passwords
+    assert f"db1:mariadb-{SITE}.password" in passwords
     assert all(len(p) >= 16 for p in passwords.values())
     literals = {f"password of {name}": secret for name, secret in passwords.items()}
     literals["TSIG secret of ns1"] = _tsig_secret()

@@ -56,20 +56,24 @@ def test_second_up_reuses_everything_quickly(opdhost: Run) -> None:
 
 
 def test_nodes_answer_on_their_contract_addresses(run: Run) -> None:
-    web1, _db1, ns1, ns2 = NODES
-    assert 200 <= _http_status(f"http://{web1.address}/") < 600
-    for ns in (ns1, ns2):
+    by_name = {node.name: node for node in NODES}
+    for web in ("web1", "web2"):
+        assert 200 <= _http_status(f"http://{by_name[web].address}/") < 600
+    for ns in ("ns1", "ns2"):
         query = dns.message.make_query("version.bind", dns.rdatatype.TXT, dns.rdataclass.CH)
-        answer = dns.query.udp(query, ns.address, timeout=5)
+        answer = dns.query.udp(query, by_name[ns].address, timeout=5)
         assert answer.id == query.id
-    db = run("podman", "exec", "opdhost-lab-db1", "mariadb", "-N", "-e", "SELECT 1")
-    assert db.stdout.strip() == "1", db.stderr
-    pg = run("podman", "exec", "-u", "postgres", "opdhost-lab-db1", "psql", "-tAc", "SELECT 1")
-    assert pg.stdout.strip() == "1", pg.stderr
+    for db_node in ("db1", "db2"):  # each serves both engines
+        container = by_name[db_node].container
+        db = run("podman", "exec", container, "mariadb", "-N", "-e", "SELECT 1")
+        assert db.stdout.strip() == "1", db.stderr
+        pg = run("podman", "exec", "-u", "postgres", container, "psql", "-tAc", "SELECT 1")
+        assert pg.stdout.strip() == "1", pg.stderr
 
 
-def test_web1_can_shape_traffic_with_tc(run: Run) -> None:
-    proc = run("podman", "exec", "opdhost-lab-web1", "tc", "qdisc", "show", "dev", "eth0")
+@pytest.mark.parametrize("web", ["web1", "web2"])
+def test_web_nodes_can_shape_traffic_with_tc(run: Run, web: str) -> None:
+    proc = run("podman", "exec", f"opdhost-lab-{web}", "tc", "qdisc", "show", "dev", "eth0")
     assert proc.returncode == 0, proc.stderr
 
 

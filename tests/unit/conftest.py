@@ -39,11 +39,13 @@ web:
   tls: true
 database:
   engine: mariadb
+  server: db1
   quota_mb: 512
 """
 """A valid request. Lines: site 1, opd.code 3, opd.name 4, letter.number 10, letter.date 11,
 status 13, web.node 15, web.ip 16, web.runtime 17, web.storage_mb 18, web.bandwidth_mbit 19,
-web.aliases 20 ([0] 21), web.tls 22, database 23, database.engine 24, database.quota_mb 25."""
+web.aliases 20 ([0] 21), web.tls 22, database 23, database.engine 24, database.server 25,
+database.quota_mb 26 (the lab has two servers per engine: a request names its own)."""
 
 PATH = "requests/disdik/disdik.yaml"
 

@@ -44,7 +44,7 @@ def test_first_apply_converges_every_node_with_every_site(lab: Platform) -> None
     fleet = [_request("satu", 150), _request("dua", 151, "postgresql")]
     work = plan_work(render(fleet, lab).nodes, AppliedState(), everything=False)
     assert work.playbook == "site.yml"
-    assert work.limit == ["db1", "ns1", "ns2", "web1"]
+    assert work.limit == ["db1", "db2", "ns1", "ns2", "web1", "web2"]  # web2, db2: no site yet
     assert work.node_vars["web1"]["apache_vhost_only"] == []  # [] = every site
 
 
@@ -77,11 +77,33 @@ def test_bandwidth_change_visits_only_the_web_node(lab: Platform) -> None:
     assert work.node_vars["web1"]["apache_vhost_only"] == ["dua"]
 
 
+def test_sites_on_the_second_nodes_visit_only_those_nodes(lab: Platform) -> None:
+    """Two web nodes and two database servers: a change visits the nodes of its own sites."""
+
+    def on_two(site: str, ip: int, engine: str = "mariadb", mbit: int = 10) -> Request:
+        text = e2e_request(site, ip, engine, mbit=mbit, node="web2", db_server="db2")
+        req, found = parse_request(text.encode(), f"requests/e2e/{site}.yaml")
+        assert req is not None, found
+        return req
+
+    fleet = [_request("satu", 150), _request("dua", 151, "postgresql")]
+    state = _applied(plan_work(render(fleet, lab).nodes, AppliedState(), everything=False))
+    new = [*fleet, on_two("tiga", 200, "postgresql")]
+    work = plan_work(render(new, lab).nodes, state, everything=False)
+    assert work.limit == ["db2", "ns1", "ns2", "web2"]
+    assert work.node_vars["web2"]["apache_vhost_only"] == ["tiga"]
+    assert work.node_vars["db2"]["database_only"] == ["tiga"]
+    state = _applied(work)
+    changed = [*fleet, on_two("tiga", 200, "postgresql", mbit=20)]
+    work = plan_work(render(changed, lab).nodes, state, everything=False)
+    assert work.limit == ["web2"] and work.changed_sites == ["tiga"]
+
+
 def test_all_converges_every_site_on_every_node(lab: Platform) -> None:
     fleet = [_request("satu", 150)]
     state = _applied(plan_work(render(fleet, lab).nodes, AppliedState(), everything=False))
     work = plan_work(render(fleet, lab).nodes, state, everything=True)
-    assert work.playbook == "site.yml" and len(work.limit) == 4
+    assert work.playbook == "site.yml" and len(work.limit) == 6
     assert work.node_vars["db1"]["database_only"] == []
 
 

@@ -30,11 +30,13 @@ from .conftest import REPO, make_repo, make_request, opdhost
 NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
 
 
-def _request(site: str, engine: str = "mariadb", status: str = "active") -> Any:
-    text = make_request(site, site, f"10.203.0.1{len(site) % 90:02d}")
+def _request(site: str, engine: str = "mariadb", status: str = "active", on: int = 1) -> Any:
+    """A site on web<on> and db<on> (the lab has two of each)."""
+    text = make_request(site, site, f"10.203.0.{on}{len(site) % 40:02d}")
     text = text.replace("engine: mariadb", f"engine: {engine}")
+    text = text.replace("node: web1", f"node: web{on}").replace("server: db1", f"server: db{on}")
     if engine == "none":
-        text = text.replace("  quota_mb: 512\n", "")
+        text = text.replace("  quota_mb: 512\n", "").replace(f"  server: db{on}\n", "")
     text = text.replace("status: active", f"status: {status}")
     req, found = parse_request(text.encode(), f"requests/{site}/{site}.yaml")
     assert req is not None, found
@@ -176,9 +178,24 @@ def test_backup_vars_per_node(lab_platform: Platform) -> None:
         _request("disdik"),
         _request("sehat", "postgresql"),
         _request("lama", status="decommissioned"),
+        _request("bapenda", "postgresql", on=2),
     ]
     nodes = backup_vars(reqs, lab_platform)
-    assert set(nodes) == {"web1", "db1"}
+    # every web and database node backs up to the target over an account of its own (the
+    # role names it after the node), whether or not it holds a site yet
+    assert set(nodes) == {"web1", "web2", "db1", "db2"}
+    assert nodes["web2"]["backup_sites"] == [
+        {"site": "bapenda", "kind": "files", "path": "/srv/www/bapenda"}
+    ]
+    assert nodes["db2"]["backup_sites"] == [
+        {
+            "site": "bapenda",
+            "kind": "database",
+            "engine": "postgresql",
+            "name": "bapenda",
+            "user": "bapenda",
+        }
+    ]
     assert nodes["web1"]["backup_sites"] == [
         {"site": "disdik", "kind": "files", "path": "/srv/www/disdik"},
         {"site": "sehat", "kind": "files", "path": "/srv/www/sehat"},

@@ -48,7 +48,7 @@ CASES: list[tuple[str, str | bytes, str, str]] = [
     (
         "duplicate-top-key",
         VALID + "status: suspended\n",
-        f"{PATH}:26: status:",
+        f"{PATH}:27: status:",
         "duplicate key (first defined on line 13)",
     ),
     ("alias-bomb", BOMB, f"{PATH}:2: b[0]:", "YAML aliases (*name) are not allowed"),
@@ -74,7 +74,7 @@ CASES: list[tuple[str, str | bytes, str, str]] = [
     ("binary", b"\x7fELF\x02\x01\x01\x00\x00\x00", f"{PATH}:1: (file):", "binary file"),
     ("empty", b"", f"{PATH}:1: (file):", "empty file"),
     ("only-comments", b"# nothing here\n\n", f"{PATH}:1: (file):", "empty file"),
-    ("two-documents", VALID + "---\nsite: other\n", f"{PATH}:26: (yaml):", "another document"),
+    ("two-documents", VALID + "---\nsite: other\n", f"{PATH}:27: (yaml):", "another document"),
     (
         "top-level-list",
         "- " + VALID.replace("\n", "\n  ").rstrip() + "\n",
@@ -84,7 +84,10 @@ CASES: list[tuple[str, str | bytes, str, str]] = [
     ("scalar-document", "just text\n", f"{PATH}:1: (document):", "expected a mapping"),
     (
         "list-for-mapping",
-        _sub("database:\n  engine: mariadb\n  quota_mb: 512\n", "database: [mariadb, 512]\n"),
+        _sub(
+            "database:\n  engine: mariadb\n  server: db1\n  quota_mb: 512\n",
+            "database: [mariadb, 512]\n",
+        ),
         f"{PATH}:23: database:",
         "expected a mapping, got a list",
     ),
@@ -94,7 +97,7 @@ CASES: list[tuple[str, str | bytes, str, str]] = [
         f"{PATH}:23: web.php_version:",
         "unknown key",
     ),
-    ("unknown-top-key", VALID + "owner: root\n", f"{PATH}:26: owner:", "unknown key"),
+    ("unknown-top-key", VALID + "owner: root\n", f"{PATH}:27: owner:", "unknown key"),
     (
         "missing-field",
         _sub("  runtime: php\n", ""),
@@ -152,7 +155,7 @@ CASES: list[tuple[str, str | bytes, str, str]] = [
     (
         "zero",
         _sub("quota_mb: 512", "quota_mb: 0"),
-        f"{PATH}:25: database.quota_mb:",
+        f"{PATH}:26: database.quota_mb:",
         "0 is too small",
     ),
     (
@@ -314,7 +317,7 @@ CASES: list[tuple[str, str | bytes, str, str]] = [
     (
         "engine-none-with-quota",
         _sub("engine: mariadb", "engine: none"),
-        f"{PATH}:25: database.quota_mb:",
+        f"{PATH}:26: database.quota_mb:",
         "not allowed with engine none",
     ),
     (
@@ -345,7 +348,7 @@ CASES: list[tuple[str, str | bytes, str, str]] = [
         "ip-gateway",
         _sub("ip: 10.203.0.100", "ip: 10.203.0.1"),
         f"{PATH}:16: web.ip:",
-        "10.203.0.1 is reserved: the gateway of web1's pool",
+        "10.203.0.1 is reserved: the gateway of web1's and web2's pools",
     ),
     (
         "ip-network",
@@ -375,7 +378,7 @@ CASES: list[tuple[str, str | bytes, str, str]] = [
         "unknown-node",
         _sub("node: web1", "node: web9"),
         f"{PATH}:15: web.node:",
-        "unknown web node 'web9' (known: web1)",
+        "unknown web node 'web9' (known: web1, web2)",
     ),
     (
         "alias-outside-zone",
@@ -566,7 +569,7 @@ def test_deep_nesting_is_refused_without_recursion_error(tmp_path: Path) -> None
     root = make_repo(tmp_path, {PATH: VALID + "deep: " + "[" * 800 + "]" * 800 + "\n"})
     result = validate(root)
     assert result.exit_code == 1
-    assert result.stdout.startswith(f"{PATH}:26: deep[0][0]")
+    assert result.stdout.startswith(f"{PATH}:27: deep[0][0]")
     assert "nested deeper than 16 levels" in result.stdout
 
 
@@ -588,6 +591,6 @@ def test_control_characters_in_keys_and_file_names_stay_on_one_line(tmp_path: Pa
     result = validate(root)
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
-    assert f"{PATH}:26: evil\\x0akey: a key contains the character U+000A" in "\n".join(lines)
+    assert f"{PATH}:27: evil\\x0akey: a key contains the character U+000A" in "\n".join(lines)
     assert any(line.startswith("requests/disdik/x\\x0ay.yaml:") for line in lines)
     assert all(line.startswith("requests/") for line in lines)

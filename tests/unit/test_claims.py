@@ -9,8 +9,9 @@ from .conftest import PATH, VALID, git, git_repo, make_request, opdhost
 NEW = [
     "new", "--opd", "disdik", "--site", "{site}", "--letter-number", "421/9/Disdik/2026",
     "--letter-date", "2026-11-25", "--agenda", "AG-2026-0999", "--db", "none",
-    "--storage-mb", "256", "--bandwidth-mbit", "5", "--dry-run",
+    "--storage-mb", "256", "--bandwidth-mbit", "5", "--dry-run", "--node", "web1",
 ]  # fmt: skip
+"""On web1 by hand: the open requests claim web1's addresses (web2, emptier, would be picked)."""
 
 
 def _forge_and_clone(tmp_path: Path) -> tuple[Path, Path]:

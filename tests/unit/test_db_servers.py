@@ -19,6 +19,19 @@ from .conftest import REPO, git, make_repo, make_request, opdhost, validate, wri
 LAB_PLATFORM = (REPO / "inventories/lab/group_vars/all/platform.yml").read_text()
 PLATFORM_FILE = "inventories/lab/group_vars/all/platform.yml"
 
+_LAB_DB2 = """\
+    - node: db2
+      address: 10.203.0.22
+      capacity:
+        storage_mb: 102400
+        databases: 100
+"""
+assert LAB_PLATFORM.count(_LAB_DB2) == 2  # the lab's db2 serves both engines
+
+ONE = LAB_PLATFORM.replace(_LAB_DB2, "")
+"""The lab with one server per engine (db1), as it was before db2: the shape these tests
+change from."""
+
 _LAB_MARIADB = """\
   mariadb:
     - node: db1
@@ -27,9 +40,9 @@ _LAB_MARIADB = """\
         storage_mb: 102400
         databases: 100
 """
-assert _LAB_MARIADB in LAB_PLATFORM
+assert _LAB_MARIADB in ONE
 
-TWO = LAB_PLATFORM.replace(
+TWO = ONE.replace(
     _LAB_MARIADB,
     _LAB_MARIADB
     + """\
@@ -40,7 +53,11 @@ TWO = LAB_PLATFORM.replace(
         databases: 10
 """,
 )
-"""The lab with a second MariaDB server, db2 (smaller); PostgreSQL stays on db1 alone."""
+"""One server per engine plus a second, smaller MariaDB server, db2; PostgreSQL stays on db1
+alone."""
+
+MARIADB_LINE = ONE.splitlines().index("  mariadb:") + 1
+"""Where `opdhost_db_servers.mariadb` is in the platform file (its first server one line on)."""
 
 LETTER = ["--letter-number", "421/200/Disdik/2026", "--letter-date", "2026-11-25"]
 LETTER += ["--agenda", "AG-2026-0500"]
@@ -132,7 +149,7 @@ def test_the_platform_lists_servers_per_engine(two: Path) -> None:
 def test_the_single_mapping_of_earlier_versions_is_refused_with_the_new_shape(
     tmp_path: Path,
 ) -> None:
-    old = LAB_PLATFORM.replace(
+    old = ONE.replace(
         _LAB_MARIADB,
         "  mariadb:\n    node: db1\n    address: 10.203.0.21\n"
         "    capacity: {storage_mb: 102400, databases: 100}\n",
@@ -143,7 +160,8 @@ def test_the_single_mapping_of_earlier_versions_is_refused_with_the_new_shape(
     lines = result.stdout.splitlines()
     assert len(lines) == 1, lines  # no second, bare type error on the same field
     assert lines[0].startswith(
-        f"{PLATFORM_FILE}:26: opdhost_db_servers.mariadb: one server as a mapping is the shape "
+        f"{PLATFORM_FILE}:{MARIADB_LINE}: opdhost_db_servers.mariadb: one server as a mapping "
+        "is the shape "
         "before several servers per engine; write a list of servers: `mariadb: [{node: NAME, "
         "address: IPv4, capacity: {storage_mb: N, databases: N}}]`"
     )
@@ -155,13 +173,13 @@ def test_the_single_mapping_of_earlier_versions_is_refused_with_the_new_shape(
         pytest.param(
             ("node: db2", "node: db1"),
             "opdhost_db_servers.mariadb[1].node: 'db1' is listed twice for mariadb (first at "
-            "line 27): one entry per server",
+            f"line {MARIADB_LINE + 1}): one entry per server",
             id="same-node-twice",
         ),
         pytest.param(
             ("address: 10.203.0.22", "address: 10.203.0.21"),
             "opdhost_db_servers.mariadb[1].address: 10.203.0.21 is already db1's address "
-            "(line 27): each database node has its own",
+            f"(line {MARIADB_LINE + 1}): each database node has its own",
             id="two-nodes-one-address",
         ),
         pytest.param(
@@ -185,7 +203,7 @@ def test_the_single_mapping_of_earlier_versions_is_refused_with_the_new_shape(
                 "  postgresql:\n    - node: db1\n      address: 10.203.0.29\n",
             ),
             "opdhost_db_servers.postgresql[0].address: db1 has the address 10.203.0.21 at line "
-            "27: a node has one address, whichever engines it serves",
+            f"{MARIADB_LINE + 1}: a node has one address, whichever engines it serves",
             id="one-node-two-addresses",
         ),
     ],
@@ -208,7 +226,7 @@ def test_an_engine_needs_at_least_one_server(tmp_path: Path) -> None:
     with pytest.raises(FindingsError) as caught:
         load_platform(path, PLATFORM_FILE)
     assert [str(f) for f in caught.value.findings][:1] == [
-        f"{PLATFORM_FILE}:26: opdhost_db_servers.mariadb: expected at least 1 entry"
+        f"{PLATFORM_FILE}:{MARIADB_LINE}: opdhost_db_servers.mariadb: expected at least 1 entry"
     ]
 
 
@@ -359,8 +377,8 @@ def test_validate_names_file_line_field_and_the_allowed_servers(
 
 
 def test_a_request_without_server_is_valid_while_its_engine_has_one(tmp_path: Path) -> None:
-    # files that name no server: on the lab (one server per engine) they pass
-    root = make_repo(tmp_path, _examples(None))
+    # files that name no server: with one server per engine they pass
+    root = make_repo(tmp_path, _examples(None), platform=ONE)
     assert validate(root).exit_code == 0
     # with two MariaDB servers, which one holds the data must be written
     root = make_repo(tmp_path / "two", _examples(None), platform=TWO)
@@ -464,11 +482,25 @@ def test_each_database_node_gets_only_its_databases_and_each_site_its_server(two
     assert (target["db_node"], target["db_address"]) == ("db2", "10.203.0.22")
 
 
-def test_the_lab_render_is_unchanged_by_naming_the_server(lab_platform: Platform) -> None:
-    """Writing out `server: db1` in the lab's examples renders exactly what leaving it out did."""
+def test_the_render_is_unchanged_by_naming_the_only_server(tmp_path: Path) -> None:
+    """Writing out `server: db1` in the examples renders exactly what leaving it out did."""
+    one = _platform(make_repo(tmp_path, {}, platform=ONE))
     implicit = [_parse(t, p) for p, t in _examples(None).items()]
     written = [_parse(on(t, "db1"), p) for p, t in _examples(None).items()]
-    assert render(written, lab_platform).nodes == render(implicit, lab_platform).nodes
+    assert render(written, one).nodes == render(implicit, one).nodes
+
+
+def test_the_lab_has_two_servers_per_engine_and_the_examples_name_theirs(
+    lab_platform: Platform,
+) -> None:
+    assert {e: [s.node for s in listed] for e, listed in lab_platform.db_servers.items()} == {
+        "mariadb": ["db1", "db2"],
+        "postgresql": ["db1", "db2"],
+    }
+    for path in sorted((REPO / "requests").rglob("*.yaml")):
+        req = _parse(path.read_text(), str(path.relative_to(REPO)))
+        if req.database.engine.value != "none":
+            assert req.database.server, path
 
 
 # --- changes against the base ---------------------------------------------------------------
@@ -503,7 +535,7 @@ def test_moving_a_database_to_another_server_is_refused(tmp_path: Path) -> None:
 
 
 def test_writing_out_the_implicit_server_is_no_move(tmp_path: Path) -> None:
-    root = _committed(tmp_path, _examples(None), LAB_PLATFORM)
+    root = _committed(tmp_path, _examples(None), ONE)
     write_files(root, _examples("db1"))
     assert opdhost("validate", "--root", str(root), "--base", "main").exit_code == 0
     result = opdhost("plan", "--root", str(root), "--base", "main", "--format", "json")
@@ -515,7 +547,7 @@ def test_writing_out_the_implicit_server_is_no_move(tmp_path: Path) -> None:
 
 def test_a_second_server_needs_the_servers_named_first(tmp_path: Path) -> None:
     """Added in the same change as the names, which server held the data cannot be told."""
-    root = _committed(tmp_path, _examples(None), LAB_PLATFORM)
+    root = _committed(tmp_path, _examples(None), ONE)
     write_files(root, {**_examples("db1"), PLATFORM_FILE: TWO})
     result = opdhost("validate", "--root", str(root), "--base", "main")
     assert result.exit_code == 1

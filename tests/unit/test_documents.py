@@ -191,13 +191,14 @@ def test_register_lists_every_pool_address_exactly_once(repo: Path, tmp_path: Pa
     with (out / "register-ip.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     ips = [r["ip"] for r in rows]
-    assert ips == [f"10.203.0.{n}" for n in range(100, 200)]  # the lab pool, once each
+    # web1's pool, then web2's, once each
+    assert ips == [f"10.203.0.{n}" for n in (*range(100, 200), *range(200, 250))]
     held = {r["ip"]: r for r in rows if r["site"]}
     assert set(held) == {"10.203.0.100", "10.203.0.101"}
     assert held["10.203.0.100"]["site"] == "disdik"
     assert held["10.203.0.100"]["request_letter"] == "421/123/Disdik/2026"
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", held["10.203.0.100"]["since"])
-    assert sum(1 for r in rows if r["state"] == "free") == 98
+    assert sum(1 for r in rows if r["state"] == "free") == 148
     with (out / "register-config.csv").open(newline="") as fh:
         config = {r["site"]: r for r in csv.DictReader(fh)}
     assert config["disdik"]["live_since"] == "2026-11-03 09:05"

@@ -53,9 +53,23 @@ def test_run_args_pin_name_address_systemd_and_image() -> None:
     assert "--cap-add" not in args
 
 
-def test_only_web1_gets_net_admin_for_tc() -> None:
+def test_the_lab_has_two_nodes_per_web_and_database_role() -> None:
+    assert [n.name for n in NODES] == ["web1", "web2", "db1", "db2", "ns1", "ns2"]
+    assert BY_NAME["web2"].services == BY_NAME["web1"].services
+    assert BY_NAME["db2"].services == BY_NAME["db1"].services
+
+
+def test_only_the_web_nodes_get_net_admin_sys_admin_and_a_quota_fs() -> None:
     with_cap = [n.name for n in NODES if "NET_ADMIN" in run_args(n, "i")]
-    assert with_cap == ["web1"]
+    assert with_cap == ["web1", "web2"]
+    assert [n.name for n in NODES if "SYS_ADMIN" in n.caps] == ["web1", "web2"]
+    assert {n.name: n.quota_paths for n in NODES if n.quota_paths} == {
+        "web1": ("/srv/www",),
+        "web2": ("/srv/www",),
+    }
+    # each its own image and mount point on the host
+    images = {fs.image for n in NODES for fs in n.quota_filesystems}
+    assert len(images) == 2
 
 
 def test_healthy_container_is_reused() -> None:
@@ -119,14 +133,21 @@ def test_nodes_match_the_lab_platform_and_inventory() -> None:
     platform = yaml.safe_load((REPO / "inventories/lab/group_vars/all/platform.yml").read_text())
     hosts = yaml.safe_load((REPO / "inventories/lab/hosts.yml").read_text())
     groups = hosts["all"]["children"]
-    assert platform["opdhost_web_nodes"]["web1"]["address"] == BY_NAME["web1"].address
-    servers = [s for listed in platform["opdhost_db_servers"].values() for s in listed]
-    assert {s["node"] for s in servers} == {"db1"}
-    assert {s["address"] for s in servers} == {BY_NAME["db1"].address}
+    web = platform["opdhost_web_nodes"]
+    assert {name: node["address"] for name, node in web.items()} == {
+        "web1": BY_NAME["web1"].address,
+        "web2": BY_NAME["web2"].address,
+    }
+    # db1 and db2 each serve both engines
+    for listed in platform["opdhost_db_servers"].values():
+        assert [(s["node"], s["address"]) for s in listed] == [
+            ("db1", BY_NAME["db1"].address),
+            ("db2", BY_NAME["db2"].address),
+        ]
     assert platform["opdhost_dns"]["primary"]["address"] == BY_NAME["ns1"].address
     assert platform["opdhost_dns"]["secondaries"][0]["address"] == BY_NAME["ns2"].address
-    assert set(groups["web"]["hosts"]) == {"web1"}
-    assert set(groups["db"]["hosts"]) == {"db1"}
+    assert set(groups["web"]["hosts"]) == {"web1", "web2"}
+    assert set(groups["db"]["hosts"]) == {"db1", "db2"}
     dns = groups["dns"]["children"]
     assert set(dns["dns_primary"]["hosts"]) == {"ns1"}
     assert set(dns["dns_secondary"]["hosts"]) == {"ns2"}
@@ -160,16 +181,21 @@ def test_run_args_mount_the_public_key_read_only_and_a_new_key_recreates(tmp_pat
     )
 
 
-def test_addresses_sit_in_the_subnet_and_dynamic_leases_avoid_the_site_pool() -> None:
+def test_addresses_sit_in_the_subnet_and_dynamic_leases_avoid_the_site_pools() -> None:
     platform = yaml.safe_load((REPO / "inventories/lab/group_vars/all/platform.yml").read_text())
-    pool = platform["opdhost_web_nodes"]["web1"]["pool"]
     subnet = ipaddress.IPv4Network(SUBNET)
     dynamic = ipaddress.IPv4Network(IP_RANGE)
     assert ipaddress.IPv4Address(GATEWAY) in subnet
-    assert pool["network"] == SUBNET
-    first, last = ipaddress.IPv4Address(pool["first"]), ipaddress.IPv4Address(pool["last"])
-    assert first in subnet and last in subnet
-    assert not (dynamic[0] <= first <= dynamic[-1] or dynamic[0] <= last <= dynamic[-1])
-    for node in NODES:
-        assert ipaddress.IPv4Address(node.address) in subnet
-        assert not first <= ipaddress.IPv4Address(node.address) <= last
+    ranges = []
+    for web in platform["opdhost_web_nodes"].values():
+        pool = web["pool"]
+        assert pool["network"] == SUBNET
+        first, last = ipaddress.IPv4Address(pool["first"]), ipaddress.IPv4Address(pool["last"])
+        assert first in subnet and last in subnet
+        assert not (dynamic[0] <= first <= dynamic[-1] or dynamic[0] <= last <= dynamic[-1])
+        for node in NODES:
+            assert ipaddress.IPv4Address(node.address) in subnet
+            assert not first <= ipaddress.IPv4Address(node.address) <= last
+        ranges.append((first, last))
+    (_, first_last), (second_first, _) = sorted(ranges)
+    assert first_last < second_first  # the two pools do not overlap

@@ -54,15 +54,15 @@ def test_new_writes_a_valid_file_with_the_lowest_free_ip(repo: Path) -> None:
         "www.sekolah.kab-contoh.go.id",
     )
     assert code == 0, out
+    # the examples are all on web1 and db1: the least used node and server are web2 and db2
     assert out == (
-        "wrote requests/disdik/sekolah.yaml: node web1, IP 10.203.0.105, database on db1\n"
+        "wrote requests/disdik/sekolah.yaml: node web2, IP 10.203.0.200, database on db2\n"
     )
     text = (repo / "requests/disdik/sekolah.yaml").read_text()
-    # the database server is written even on a one-server engine, as the web node is
-    assert "  engine: mariadb\n  server: db1\n" in text
+    assert "  node: web2\n  ip: 10.203.0.200\n" in text
+    assert "  engine: mariadb\n  server: db2\n" in text
     # OPD name and contact come from the agency's other requests
     assert 'name: "Dinas Pendidikan"' in text
-    assert "  ip: 10.203.0.105\n" in text
     assert 'letter:\n  number: "421/200/Disdik/2026"\n  date: 2026-11-25\n' in text
     assert validate(repo).exit_code == 0
     # the next one gets the next address
@@ -81,7 +81,24 @@ def test_new_writes_a_valid_file_with_the_lowest_free_ip(repo: Path) -> None:
         "--bandwidth-mbit",
         "5",
     )
-    assert out.endswith("IP 10.203.0.106\n")
+    assert out.endswith("node web2, IP 10.203.0.201\n")  # still the least used (1 GB of 200)
+    # by hand on web1: its lowest free address
+    code, out, _ = new(
+        repo,
+        "--opd",
+        "disdik",
+        "--site",
+        "arsip",
+        "--db",
+        "none",
+        "--storage-mb",
+        "256",
+        "--bandwidth-mbit",
+        "5",
+        "--node",
+        "web1",
+    )
+    assert out.endswith("node web1, IP 10.203.0.105\n"), out
 
 
 def test_new_fills_a_gap_first_and_is_deterministic(repo: Path) -> None:
@@ -98,6 +115,8 @@ def test_new_fills_a_gap_first_and_is_deterministic(repo: Path) -> None:
         "--bandwidth-mbit",
         "5",
         "--dry-run",
+        "--node",
+        "web1",
     ]
     first = new(repo, *args)
     assert first[0] == 0
@@ -144,7 +163,7 @@ def test_new_refuses_a_taken_or_reserved_ip(repo: Path) -> None:
     code, _, err = new(repo, *base, "--ip", "10.203.0.11")
     assert (code, err) == (1, "error: IP 10.203.0.11 is reserved for the platform\n")
     code, _, err = new(repo, *base, "--ip", "10.203.0.50")
-    assert (code, err) == (1, "error: IP 10.203.0.50 is in no pool of web node(s) web1\n")
+    assert (code, err) == (1, "error: IP 10.203.0.50 is in no pool of web node(s) web1, web2\n")
     code, out, _ = new(repo, *base, "--ip", "10.203.0.150")
     assert code == 0 and out.endswith("IP 10.203.0.150\n")
 
@@ -162,6 +181,8 @@ def test_new_refuses_what_does_not_fit(repo: Path) -> None:
         "200000",
         "--bandwidth-mbit",
         "5",
+        "--node",
+        "web1",
     )
     assert code == 1
     assert err == (
@@ -179,6 +200,8 @@ def test_new_refuses_what_does_not_fit(repo: Path) -> None:
         "256",
         "--bandwidth-mbit",
         "950",
+        "--node",
+        "web1",
     )
     assert "web1 has 915 Mbit/s of bandwidth left, 950 asked" in err
 
@@ -198,6 +221,8 @@ def test_new_refuses_when_the_pool_is_full(tmp_path: Path) -> None:
         "256",
         "--bandwidth-mbit",
         "5",
+        "--node",
+        "web1",
     )
     assert code == 1
     assert err == (
@@ -222,6 +247,8 @@ def test_new_refuses_database_server_overflow(tmp_path: Path) -> None:
         "256",
         "--bandwidth-mbit",
         "5",
+        "--db-server",
+        "db1",
     )
     assert (code, err) == (
         1,
@@ -313,8 +340,10 @@ def test_ledger_table(repo: Path) -> None:
     assert lines[1].split() == ["web1", "sites", "5", "100", "95", "5%"]
     assert lines[2].split() == ["web1", "storage", "9728", "204800", "195072", "5%"]
     assert lines[3].split() == ["web1", "bandwidth", "85", "1000", "915", "8%"]
+    assert lines[4].split() == ["web2", "sites", "0", "50", "50", "0%"]
     # perizinan is suspended: it still holds its database (2 mariadb), renbang has none
-    assert lines[4].split() == ["db1", "(mariadb)", "databases", "2", "100", "98", "2%"]
+    assert lines[7].split() == ["db1", "(mariadb)", "databases", "2", "100", "98", "2%"]
+    assert lines[9].split() == ["db2", "(mariadb)", "databases", "0", "100", "100", "0%"]
 
 
 def test_capacity_overflow_is_blamed_on_the_requests_that_cross_it(tmp_path: Path) -> None:
@@ -342,7 +371,7 @@ def test_decommissioned_sites_use_no_capacity(tmp_path: Path) -> None:
 
 
 def test_broken_platform_file_is_reported_with_its_line(tmp_path: Path) -> None:
-    broken = LAB_PLATFORM.replace("gateway: 10.203.0.1", "gateway: 10.9.9.1")
+    broken = LAB_PLATFORM.replace("gateway: 10.203.0.1", "gateway: 10.9.9.1", 1)  # web1's
     root = make_repo(tmp_path, _examples(), platform=broken)
     result = validate(root)
     assert result.exit_code == 1

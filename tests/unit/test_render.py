@@ -126,9 +126,16 @@ def test_inventories_load_and_the_lab_matches_the_contract() -> None:
         "10.203.0.199",
     )
     assert str(web1.pool.network) == "10.203.0.0/24" and str(web1.pool.gateway) == "10.203.0.1"
+    web2 = lab.web_nodes["web2"]
+    assert (web2.address, str(web2.pool.first), str(web2.pool.last)) == (
+        "10.203.0.12",
+        "10.203.0.200",
+        "10.203.0.249",
+    )
+    both = [("db1", "10.203.0.21"), ("db2", "10.203.0.22")]
     assert {e: [(s.node, s.address) for s in listed] for e, listed in lab.db_servers.items()} == {
-        "mariadb": [("db1", "10.203.0.21")],
-        "postgresql": [("db1", "10.203.0.21")],
+        "mariadb": both,
+        "postgresql": both,
     }
     assert (lab.dns_primary.node, lab.dns_primary.address) == ("ns1", "10.203.0.31")
     assert [(s.node, s.address) for s in lab.dns_secondaries] == [("ns2", "10.203.0.32")]

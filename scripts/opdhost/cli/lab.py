@@ -15,7 +15,7 @@ from opdhost.lab.nodes import NETWORK
 
 @click.group()
 def lab() -> None:
-    """The local container lab (web1, db1, ns1, ns2)."""
+    """The local container lab (web1, web2, db1, db2, ns1, ns2)."""
 
 
 @lab.command()

@@ -29,14 +29,27 @@ class _Claim:
 
 
 def _reserved(platform: Platform) -> dict[ipaddress.IPv4Address, str]:
-    """Reserved address -> why (for the message)."""
+    """Reserved address -> why (for the message).
+
+    Web nodes on one network share its network, broadcast and gateway addresses: the message
+    names every pool that has it (`the gateway of web1's and web2's pools`), not whichever
+    node came last.
+    """
     why: dict[ipaddress.IPv4Address, str] = {}
     for ip in platform.reserved_ips():
         why[ip] = "a platform server's address"
+    pools: dict[tuple[ipaddress.IPv4Address, str], list[str]] = {}
     for name, node in platform.web_nodes.items():
-        why[node.pool.network.network_address] = f"the network address of {name}'s pool"
-        why[node.pool.network.broadcast_address] = f"the broadcast address of {name}'s pool"
-        why[node.pool.gateway] = f"the gateway of {name}'s pool"
+        net = node.pool.network
+        for ip, what in (
+            (net.network_address, "the network address"),
+            (net.broadcast_address, "the broadcast address"),
+            (node.pool.gateway, "the gateway"),
+        ):
+            pools.setdefault((ip, what), []).append(f"{name}'s")
+    for (ip, what), owners in pools.items():
+        why[ip] = f"{what} of {' and '.join(owners)} pool{'s' if len(owners) > 1 else ''}"
+    for name, node in platform.web_nodes.items():
         why[ipaddress.IPv4Address(node.address)] = f"the address of node {name}"
     return why
 

@@ -17,7 +17,7 @@ from opdhost.lab.ssh import AUTHORIZED_KEYS, AuthorizedKey
 NETWORK = "opdhost-lab"
 SUBNET = "10.203.0.0/24"
 GATEWAY = "10.203.0.1"
-# Dynamic leases stay in .1-.63, away from web1's site pool (.100-.199).
+# Dynamic leases stay in .1-.63, away from the web nodes' site pools (.100-.249).
 IP_RANGE = "10.203.0.0/26"
 IMAGE = "localhost/opdhost-node:bookworm"
 PREFIX = "opdhost-lab-"
@@ -47,20 +47,22 @@ class Node:
         return tuple(QuotaFs(self.name, path) for path in self.quota_paths)
 
 
-# Every node runs sshd: Ansible reaches the lab over SSH (opdhost.lab.ssh).
+WEB_SERVICES = ("apache2", "php8.2-fpm", "ssh")
+# postgresql.service is a no-op umbrella, active even when the cluster is down: the
+# cluster's own unit is what tells whether PostgreSQL answers.
+DB_SERVICES = ("mariadb", "postgresql", "postgresql@15-main", "ssh")
+
+# Every node runs sshd: Ansible reaches the lab over SSH (opdhost.lab.ssh). Two nodes per web
+# and database role, so an apply is seen to visit only the nodes of the sites it changes, and
+# to run them side by side (tests/e2e/test_multinode.py); db1 and db2 each serve both engines.
 NODES: tuple[Node, ...] = (
-    # SYS_ADMIN: the web role creates each site's btrfs subvolume and sets its quota-group
-    # limit, as it does as root on a production node; /srv/www is the quota-enabled btrfs.
-    Node(
-        "web1",
-        "10.203.0.11",
-        ("apache2", "php8.2-fpm", "ssh"),
-        ("NET_ADMIN", "SYS_ADMIN"),
-        ("/srv/www",),
-    ),
-    # postgresql.service is a no-op umbrella, active even when the cluster is down: the
-    # cluster's own unit is what tells whether PostgreSQL answers.
-    Node("db1", "10.203.0.21", ("mariadb", "postgresql", "postgresql@15-main", "ssh")),
+    # NET_ADMIN: tc and the site IPs. SYS_ADMIN: the web role creates each site's btrfs
+    # subvolume and sets its quota-group limit, as it does as root on a production node;
+    # /srv/www is the quota-enabled btrfs.
+    Node("web1", "10.203.0.11", WEB_SERVICES, ("NET_ADMIN", "SYS_ADMIN"), ("/srv/www",)),
+    Node("web2", "10.203.0.12", WEB_SERVICES, ("NET_ADMIN", "SYS_ADMIN"), ("/srv/www",)),
+    Node("db1", "10.203.0.21", DB_SERVICES),
+    Node("db2", "10.203.0.22", DB_SERVICES),
     Node("ns1", "10.203.0.31", ("named", "ssh")),
     Node("ns2", "10.203.0.32", ("named", "ssh")),
 )
