@@ -17,6 +17,7 @@ cat <<EOF
 The example requests are live on the lab. Try, from this machine:
   curl -sk --resolve disdik.$zone:443:10.203.0.100 https://disdik.$zone/
   curl -s  --resolve renbang.$zone:80:10.203.0.103 http://renbang.$zone/
+  curl -sk --resolve pajak.$zone:443:10.203.0.200 https://pajak.$zone/     # on web2, database on db2
 EOF
 printf '  DNS answer for disdik.%s: ns1 %s, ns2 %s\n' "$zone" \
   "$(dig +short @10.203.0.31 "disdik.$zone" A)" "$(dig +short @10.203.0.32 "disdik.$zone" A)"

@@ -54,12 +54,13 @@ def test_new_writes_a_valid_file_with_the_lowest_free_ip(repo: Path) -> None:
         "www.sekolah.kab-contoh.go.id",
     )
     assert code == 0, out
-    # the examples are all on web1 and db1: the least used node and server are web2 and db2
+    # by storage share web2 (pajak: 1 GB of 200) and db2 (1 GB of 100 for MariaDB) are less
+    # used than web1 (9.5 GB) and db1 (1.5 GB): the lowest free address of web2's pool
     assert out == (
-        "wrote requests/disdik/sekolah.yaml: node web2, IP 10.203.0.200, database on db2\n"
+        "wrote requests/disdik/sekolah.yaml: node web2, IP 10.203.0.201, database on db2\n"
     )
     text = (repo / "requests/disdik/sekolah.yaml").read_text()
-    assert "  node: web2\n  ip: 10.203.0.200\n" in text
+    assert "  node: web2\n  ip: 10.203.0.201\n" in text
     assert "  engine: mariadb\n  server: db2\n" in text
     # OPD name and contact come from the agency's other requests
     assert 'name: "Dinas Pendidikan"' in text
@@ -81,7 +82,7 @@ def test_new_writes_a_valid_file_with_the_lowest_free_ip(repo: Path) -> None:
         "--bandwidth-mbit",
         "5",
     )
-    assert out.endswith("node web2, IP 10.203.0.201\n")  # still the least used (1 GB of 200)
+    assert out.endswith("node web2, IP 10.203.0.202\n")  # still the least used (2 GB of 200)
     # by hand on web1: its lowest free address
     code, out, _ = new(
         repo,
@@ -340,10 +341,10 @@ def test_ledger_table(repo: Path) -> None:
     assert lines[1].split() == ["web1", "sites", "5", "100", "95", "5%"]
     assert lines[2].split() == ["web1", "storage", "9728", "204800", "195072", "5%"]
     assert lines[3].split() == ["web1", "bandwidth", "85", "1000", "915", "8%"]
-    assert lines[4].split() == ["web2", "sites", "0", "50", "50", "0%"]
+    assert lines[4].split() == ["web2", "sites", "1", "50", "49", "2%"]
     # perizinan is suspended: it still holds its database (2 mariadb), renbang has none
     assert lines[7].split() == ["db1", "(mariadb)", "databases", "2", "100", "98", "2%"]
-    assert lines[9].split() == ["db2", "(mariadb)", "databases", "0", "100", "100", "0%"]
+    assert lines[9].split() == ["db2", "(mariadb)", "databases", "1", "100", "99", "1%"]
 
 
 def test_capacity_overflow_is_blamed_on_the_requests_that_cross_it(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ def _edit(root: Path, rel: str, old: str, new: str) -> None:
 def test_no_change_is_an_empty_plan(repo: Path) -> None:
     code, out = plan(repo)
     assert code == 0
-    assert "no changes (5 existing sites)" in out
+    assert "no changes (6 existing sites)" in out
 
 
 def test_each_action_with_field_diffs(repo: Path) -> None:
