@@ -23,7 +23,10 @@ failed=0
 skipped=0
 covered=0
 record() {   # record NAME STATUS START
-  results+=("$1|$2|$(( $(date +%s) - $3 ))")
+  record_secs "$1" "$2" "$(( $(date +%s) - $3 ))"
+}
+record_secs() {   # record_secs NAME STATUS SECONDS
+  results+=("$1|$2|$3")
   case $2 in
     pass) ;;
     skip) skipped=$((skipped + 1)) ;;
@@ -90,7 +93,7 @@ if [ ${#scenarios[@]} -eq 0 ]; then
   record molecule:none fail "$(date +%s)"
 fi
 
-# Every scenario in turn; one line "name|status|start" per scenario into $1.
+# Every scenario in turn; one line "name|status|seconds" per scenario into $1.
 molecule_all() {
   local out=$1 s t
   : >"$out"
@@ -100,7 +103,7 @@ molecule_all() {
     # visibly, unless it is named on the command line; see the file for the open problem.
     if [ -f "molecule/$s/KNOWN_FAILING" ] && [ ${#only[@]} -eq 0 ]; then
       log "molecule test -s $s: SKIPPED, known failing: $(head -n 1 "molecule/$s/KNOWN_FAILING")"
-      echo "molecule:$s|skip|$t" >>"$out"
+      echo "molecule:$s|skip|$(( $(date +%s) - t ))" >>"$out"
       continue
     fi
     # A scenario whose directory holds COVERED_IN_CI (first line: by what) exists for the
@@ -108,14 +111,14 @@ molecule_all() {
     # run again (unless named on the command line), and the summary says so.
     if [ -f "molecule/$s/COVERED_IN_CI" ] && [ ${#only[@]} -eq 0 ]; then
       log "molecule test -s $s: not run, covered by $(head -n 1 "molecule/$s/COVERED_IN_CI")"
-      echo "molecule:$s|covered|$t" >>"$out"
+      echo "molecule:$s|covered|$(( $(date +%s) - t ))" >>"$out"
       continue
     fi
     log "molecule test -s $s"
     if timeout "$scenario_timeout" molecule test -s "$s"; then
-      echo "molecule:$s|pass|$t" >>"$out"
+      echo "molecule:$s|pass|$(( $(date +%s) - t ))" >>"$out"
     else
-      echo "molecule:$s|fail|$t" >>"$out"
+      echo "molecule:$s|fail|$(( $(date +%s) - t ))" >>"$out"
       molecule destroy -s "$s" >/dev/null 2>&1 || true
     fi
   done
@@ -152,8 +155,8 @@ elif [ ${#scenarios[@]} -gt 0 ]; then
   molecule_all "$mol_results"
 fi
 if [ ${#scenarios[@]} -gt 0 ]; then
-  while IFS='|' read -r name st start; do
-    record "$name" "$st" "$start"
+  while IFS='|' read -r name st secs; do
+    record_secs "$name" "$st" "$secs"
   done <"$mol_results"
   for s in "${scenarios[@]}"; do   # a scenario the stream never reported (it was killed)
     grep -q "^molecule:$s|" "$mol_results" || record "molecule:$s" fail "$(date +%s)"

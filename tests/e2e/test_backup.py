@@ -229,11 +229,21 @@ def test_decommission_archive_restores_into_a_new_site(sites: Platform) -> None:
     sites.write(MY, 194, status="decommissioned")
     sites.write(new, 196)
     sites.commit("decommission the MariaDB backup site, a new one to take its data")
+    before = {n: on_node(n, "date -u +%Y-%m-%dT%H:%M:%SZ", check=True).stdout.strip()
+              for n in ("web1", "db1")}  # fmt: skip
     rc, _record, out = sites.apply()
     assert rc == 0, out
-    for node in ("web1", "db1"):  # the run the changed settings started
-        on_node(node, "sleep 2; while systemctl is-active -q opdhost-backup; do sleep 1; done")
-        status = on_node(node, "cat /var/lib/opdhost/backup/node.json").stdout
+    for node in ("web1", "db1"):  # the run the changed settings started: wait until it is done
+        # (under load systemd may start it seconds after the apply returns)
+        deadline = time.monotonic() + 240
+        while True:
+            status = on_node(node, "cat /var/lib/opdhost/backup/node.json").stdout
+            done_at = json.loads(status or "{}").get("last_run", "")
+            idle = on_node(node, "systemctl is-active -q opdhost-backup").returncode != 0
+            if (done_at >= before[node] and idle) or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        assert done_at >= before[node], f"{node}: no backup run after the apply: {status}"
         assert json.loads(status).get("archives", "none") != "none", status
     on_node("web1", f"rm -f /var/backups/opdhost/sites/{MY}-*", check=True)
     on_node("db1", f"rm -f /var/backups/opdhost/database/mariadb-{MY}-*", check=True)
