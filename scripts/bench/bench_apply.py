@@ -3,12 +3,15 @@
 
     .venv/bin/python scripts/bench/bench_apply.py                 # sizes 1 100 500
     .venv/bin/python scripts/bench/bench_apply.py --sizes 1 20 --json /tmp/bench.json
+    .venv/bin/python scripts/bench/bench_apply.py --sizes 1 --no-all --bulk 1 10 100
 
 What it measures, in one run, on four containers `opdhost-bench-{web1,db1,ns1,ns2}` (network
 opdhost-bench, 10.216.0.0/22, a web1 pool of 700 addresses; removed at the end unless --keep):
   * adding one hosting, from `opdhost apply` to verified, to fleets of each size (the fleets
     come from synth's request generator, moved onto this platform), `--repeat` times
     in a row (default 2; the best counts, all are printed);
+  * with --bulk N...: N new hostings merged at once and applied in one run, for each N in
+    turn: the seconds and the cost per site (the curve of a bulk create);
   * a no-change `opdhost apply --all` over the largest fleet (every site converged again);
   * the floor: the same work for one new hosting done by a plain shell script of the
     equivalent commands through `podman exec` (user, dirs, IP, certificate, PHP pool, vhost,
@@ -372,7 +375,13 @@ def phases(seconds: float, record: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(
-    sizes: list[int], root: Path, ssh: bool, with_all: bool = True, repeat: int = 2
+    sizes: list[int],
+    root: Path,
+    ssh: bool,
+    with_all: bool = True,
+    repeat: int = 2,
+    *,
+    bulk: tuple[int, ...] = (),
 ) -> dict[str, Any]:
     """The whole benchmark; returns the figures."""
     (root / "inventories" / "bench" / "group_vars" / "all").mkdir(parents=True)
@@ -387,7 +396,9 @@ def run(
     sh("git", "init", "-q", "-b", "main", str(root))
     sh("git", "-C", str(root), "config", "user.name", "bench")
     sh("git", "-C", str(root), "config", "user.email", "bench@kab-contoh.go.id")
-    figures: dict[str, Any] = {"connection": "ssh" if ssh else "podman", "sizes": {}, "setup": {}}
+    figures: dict[str, Any] = {
+        "connection": "ssh" if ssh else "podman", "sizes": {}, "setup": {}, "bulk": {}
+    }  # fmt: skip
     existing = 0
     for size in sorted(sizes):
         if size > existing:
@@ -406,6 +417,15 @@ def run(
                   file=sys.stderr)  # fmt: skip
         best = min(tries, key=lambda t: float(t["seconds"]))
         figures["sizes"][size] = {**best, "tries_s": [t["seconds"] for t in tries]}
+    for batch in bulk:  # N new hostings merged at once, one apply: the cost per site
+        write_sites(root, existing, existing + batch, measured=True)
+        seconds, record = apply(root)
+        existing += batch
+        figures["bulk"][batch] = {
+            **phases(seconds, record), "per_site_s": round(seconds / batch, 2)
+        }  # fmt: skip
+        print(f"{batch} new hostings at once: {seconds:.1f} s ({seconds / batch:.2f} s each)",
+              file=sys.stderr)  # fmt: skip
     if with_all:
         seconds, record = apply(root, "--all")
         figures["noop_all"] = {"sites": existing, **phases(seconds, record)}
@@ -431,16 +451,22 @@ def main() -> None:
     )
     parser.add_argument("--no-all", action="store_true", help="skip the no-change --all run")
     parser.add_argument(
+        "--bulk", type=int, nargs="*", default=[],
+        help="after the sizes: apply this many new hostings at once (each number in turn)",
+    )  # fmt: skip
+    parser.add_argument(
         "--podman", action="store_true", help="connect through podman exec instead of SSH"
     )
     args = parser.parse_args()
-    if max(args.sizes) + len(args.sizes) * args.repeat + 2 > POOL_SIZE:
+    if max(args.sizes) + len(args.sizes) * args.repeat + sum(args.bulk) + 2 > POOL_SIZE:
         parser.error(f"the pool holds {POOL_SIZE} sites")
     root = Path(tempfile.mkdtemp(prefix="opdhost-bench-"))
     down()
     up()
     try:
-        figures = run(args.sizes, root, not args.podman, not args.no_all, args.repeat)
+        figures = run(
+            args.sizes, root, not args.podman, not args.no_all, args.repeat, bulk=tuple(args.bulk)
+        )
     finally:
         if not args.keep:
             down()
