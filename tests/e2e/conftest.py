@@ -3,7 +3,8 @@
 The repository is a temporary git clone-alike: the lab inventory and the example requests,
 committed, with its own records directory. Its first apply converges the lab with the
 examples; the tests then add, break, fault and decommission their own sites (`e2e*`, IPs
-10.203.0.190-199) and apply them as a merge would, through the `opdhost` console script.
+10.203.0.176-199 in web1's pool, .240 in web2's: docs/lab.md) and apply them as a merge
+would, through the `opdhost` console script.
 """
 
 from __future__ import annotations
