@@ -7,7 +7,6 @@ is sent to which node is checked too: a restore asks only the nodes of its own s
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import subprocess
 from pathlib import Path
@@ -26,6 +25,7 @@ from opdhost.fleet.model import parse_request
 from opdhost.fleet.platform import Platform, load_platform
 
 from .conftest import REPO, make_repo, make_request, opdhost
+from .modules import load
 
 NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
 
@@ -345,12 +345,7 @@ def test_node_answers() -> None:
 
 
 def _helper() -> Any:
-    path = REPO / "roles" / "backup" / "files" / "opdhost_backup.py"
-    spec = importlib.util.spec_from_file_location("opdhost_backup_helper", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load("roles/backup/files/opdhost_backup.py", "opdhost_backup_helper")
 
 
 def test_helper_names_corruption_and_refuses_bad_names(capsys: pytest.CaptureFixture[str]) -> None:

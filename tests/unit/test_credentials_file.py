@@ -8,14 +8,14 @@ role makes it), so owner, group and mode are real.
 from __future__ import annotations
 
 import grp
-import importlib.util
 import os
 import stat
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+
+from .modules import load
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE = REPO / "roles" / "apache_vhost" / "library" / "apache_vhost_credentials.py"
@@ -24,15 +24,7 @@ DB = {"engine": "mariadb", "host": "10.203.0.21", "port": 3306, "name": "disdik"
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="owner and group need root")
 
 
-def _module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("apache_vhost_credentials", MODULE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-creds = _module()
+creds = load(str(MODULE.relative_to(REPO)), "apache_vhost_credentials")
 GROUP = grp.getgrgid(os.getgid()).gr_name  # stands in for the site's own group
 
 

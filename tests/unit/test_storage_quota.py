@@ -11,18 +11,17 @@ is drift; a decommissioned home can be deleted even when full.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from opdhost.lab import quotafs
 
-REPO = Path(__file__).resolve().parents[2]
+from .modules import load
+
 MIB = 1024 * 1024
 
 pytestmark = pytest.mark.skipif(
@@ -31,16 +30,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _load() -> ModuleType:
-    path = REPO / "roles" / "apache_vhost" / "library" / "apache_vhost_storage.py"
-    spec = importlib.util.spec_from_file_location("apache_vhost_storage", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-storage = _load()
+storage = load("roles/apache_vhost/library/apache_vhost_storage.py", "apache_vhost_storage")
 
 
 def _run(*argv: str) -> subprocess.CompletedProcess[str]:

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
-import importlib.util
 import json
 import os
 import shutil
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -22,20 +20,12 @@ from opdhost.usage.figures import agencies, all_sites, level
 from opdhost.usage.period import Month, parse_month
 
 from .conftest import REPO, git_repo, make_request
+from .modules import load
 
 MIB = 1024 * 1024
 
 
-def _probe() -> ModuleType:
-    path = REPO / "playbooks" / "library" / "opdhost_usage_web.py"
-    spec = importlib.util.spec_from_file_location("opdhost_usage_web", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-PROBE = _probe()
+PROBE = load("playbooks/library/opdhost_usage_web.py", "opdhost_usage_web")
 
 
 def _line(day: str, time: str, status: int, sent: str, ip: str = "198.51.100.7") -> str:
