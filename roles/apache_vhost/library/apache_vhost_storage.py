@@ -146,6 +146,11 @@ def subvolume_id(path: str) -> int:
         os.close(fd)
 
 
+def limit_of(groups: dict[str, tuple[int, int | None]], path: str) -> int | None:
+    """The referenced limit of the subvolume at path (None: no limit, or no quota group)."""
+    return groups.get(f"0/{subvolume_id(path)}", (0, None))[1]
+
+
 def _btrfs(*args: str) -> None:
     proc = subprocess.run(["btrfs", *args], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -212,8 +217,7 @@ def probe(www_root: str, sites: list[dict[str, Any]]) -> list[str]:
         ):
             out.append(site["site"])
             continue
-        limit = groups.get(f"0/{subvolume_id(home)}", (0, None))[1]
-        if limit != int(site["storage_mb"]) * MIB:
+        if limit_of(groups, home) != int(site["storage_mb"]) * MIB:
             out.append(site["site"])
     return out
 
@@ -229,13 +233,11 @@ def present(www_root: str, site: str, storage_mb: int) -> tuple[bool, list[str]]
         changed = changed or bool(done)
         if done == "converted":
             converted.append(path)
-        if path == home:  # the home is sshd's chroot: root-owned, not writable by the site
-            st = os.lstat(home)
-            if (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) != (0, 0, 0o755):
-                os.chown(home, 0, 0)
-                os.chmod(home, 0o755)
-    current = groups.get(f"0/{subvolume_id(home)}", (0, None))[1]
-    if current != storage_mb * MIB:
+    st = os.lstat(home)  # the home is sshd's chroot: root-owned, not writable by the site
+    if (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) != (0, 0, 0o755):
+        os.chown(home, 0, 0)
+        os.chmod(home, 0o755)
+    if limit_of(groups, home) != storage_mb * MIB:
         _btrfs("qgroup", "limit", str(storage_mb * MIB), home)
         changed = True
     return changed, converted
@@ -247,7 +249,7 @@ def released(www_root: str, site: str) -> bool:
     if not is_subvolume(home):
         return False
     groups = qgroups(www_root)
-    if groups.get(f"0/{subvolume_id(home)}", (0, None))[1] is None:
+    if limit_of(groups, home) is None:
         return False
     _btrfs("qgroup", "limit", "none", home)
     return True

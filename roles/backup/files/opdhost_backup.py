@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import errno
 import fcntl
 import grp
 import gzip
@@ -388,7 +389,7 @@ def move(src: str, dst: str) -> None:
         os.replace(src, dst)
         return
     except OSError as exc:
-        if exc.errno != 18:  # EXDEV
+        if exc.errno != errno.EXDEV:
             raise
     done = subprocess.run(
         ["cp", "-a", "--reflink=auto", "--", src, dst], capture_output=True, text=True, check=False
