@@ -96,6 +96,7 @@ fi
 # Every scenario in turn; one line "name|status|seconds" per scenario into $1.
 molecule_all() {
   local out=$1 s t
+  done_as() { echo "molecule:$s|$1|$(( $(date +%s) - t ))" >>"$out"; }   # done_as STATUS
   : >"$out"
   for s in "${scenarios[@]}"; do
     t=$(date +%s)
@@ -103,7 +104,7 @@ molecule_all() {
     # visibly, unless it is named on the command line; see the file for the open problem.
     if [ -f "molecule/$s/KNOWN_FAILING" ] && [ ${#only[@]} -eq 0 ]; then
       log "molecule test -s $s: SKIPPED, known failing: $(head -n 1 "molecule/$s/KNOWN_FAILING")"
-      echo "molecule:$s|skip|$(( $(date +%s) - t ))" >>"$out"
+      done_as skip
       continue
     fi
     # A scenario whose directory holds COVERED_IN_CI (first line: by what) exists for the
@@ -111,14 +112,14 @@ molecule_all() {
     # run again (unless named on the command line), and the summary says so.
     if [ -f "molecule/$s/COVERED_IN_CI" ] && [ ${#only[@]} -eq 0 ]; then
       log "molecule test -s $s: not run, covered by $(head -n 1 "molecule/$s/COVERED_IN_CI")"
-      echo "molecule:$s|covered|$(( $(date +%s) - t ))" >>"$out"
+      done_as covered
       continue
     fi
     log "molecule test -s $s"
     if timeout "$scenario_timeout" molecule test -s "$s"; then
-      echo "molecule:$s|pass|$(( $(date +%s) - t ))" >>"$out"
+      done_as pass
     else
-      echo "molecule:$s|fail|$(( $(date +%s) - t ))" >>"$out"
+      done_as fail
       molecule destroy -s "$s" >/dev/null 2>&1 || true
     fi
   done
