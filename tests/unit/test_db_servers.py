@@ -1,5 +1,6 @@
 """Several database servers per engine: the platform's lists, `database.server` in requests,
-placement by `opdhost new`, capacity per server, rendering per server, and moves refused."""
+placement by `opdhost new`, capacity per server, rendering per server; a change of server
+is a move (tests/unit/test_move.py)."""
 
 from __future__ import annotations
 
@@ -517,24 +518,26 @@ def _committed(root: Path, files: dict[str, str], platform: str) -> Path:
     return root
 
 
-def test_moving_a_database_to_another_server_is_refused(tmp_path: Path) -> None:
+def test_moving_a_database_to_another_server_is_a_planned_move(tmp_path: Path) -> None:
+    """Issue 16: another server is a move (copy, verify, switch: tests/unit/test_move.py),
+    no longer a refusal; decommissioning in the same change still is one."""
     root = _committed(tmp_path, _examples("db1"), TWO)
     path = "requests/disdik/disdik.yaml"
     write_files(root, {path: _examples("db2")[path]})
-    expected = (
-        f"{path}:27: database.server: moving a database to another server is not supported yet "
-        "('db1' -> 'db2'): keep server 'db1'; moves will be a planned change (copy, verify, "
-        "switch)"
-    )
     result = opdhost("validate", "--root", str(root), "--base", "main")
-    assert result.exit_code == 1
-    assert result.stdout.splitlines() == [expected]
+    assert result.exit_code == 0, result.stdout
     result = opdhost("plan", "--root", str(root), "--base", "main")
-    assert result.exit_code == 1 and expected in result.stdout
-    # decommissioning while moving is a move too
+    assert result.exit_code == 0, result.stdout
+    assert "    move mariadb db1 -> db2" in result.stdout.splitlines()
+    # decommissioning while moving is refused: a decommissioned hosting does not move
     text = _examples("db2")[path].replace("status: active", "status: decommissioned")
     write_files(root, {path: text})
-    assert expected in opdhost("validate", "--root", str(root), "--base", "main").stdout
+    result = opdhost("validate", "--root", str(root), "--base", "main")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{path}:27: database.server: a decommissioned hosting does not move: keep its "
+        "database server ('db1') and set status: decommissioned alone"
+    ]
 
 
 def test_writing_out_the_implicit_server_is_no_move(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from opdhost import __version__
 
 COMMANDS = {
     "new": "opdhost.cli.requests:new",
+    "move": "opdhost.cli.moves:move",
     "validate": "opdhost.cli.requests:validate",
     "plan": "opdhost.cli.requests:plan",
     "schema": "opdhost.cli.requests:schema",

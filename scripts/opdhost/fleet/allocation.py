@@ -21,9 +21,10 @@ from opdhost.fleet.checks import check_fleet
 from opdhost.fleet.claims import Claims
 from opdhost.fleet.ledger import DbUsage, Usage, WebUsage, usage
 from opdhost.fleet.loading import Fleet
-from opdhost.fleet.model import Engine, Request, expected_path, parse_request
+from opdhost.fleet.model import Engine, Request, Status, expected_path, parse_request
+from opdhost.fleet.moves import Move, move_of
 from opdhost.fleet.platform import DbServer, Platform, WebNode
-from opdhost.fleet.writer import NewSite, request_text
+from opdhost.fleet.writer import NewSite, moved_text, request_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,17 +38,17 @@ class Placement:
     db_server: str = ""  # "" for engine none
 
 
-def _fits(node: WebNode, used: WebUsage, spec: NewSite) -> str | None:
-    """Why the site does not fit on `node` (None when it fits)."""
+def _fits(node: WebNode, used: WebUsage, storage_mb: int, bandwidth_mbit: int) -> str | None:
+    """Why a site of this size does not fit on `node` (None when it fits)."""
     cap = node.capacity
     if used.sites + 1 > cap.sites:
         return f"{node.name} already has {used.sites} of {cap.sites} sites"
-    if used.storage_mb + spec.storage_mb > cap.storage_mb:
+    if used.storage_mb + storage_mb > cap.storage_mb:
         free = cap.storage_mb - used.storage_mb
-        return f"{node.name} has {free} MB of storage left, {spec.storage_mb} MB asked"
-    if used.bandwidth_mbit + spec.bandwidth_mbit > cap.bandwidth_mbit:
+        return f"{node.name} has {free} MB of storage left, {storage_mb} MB asked"
+    if used.bandwidth_mbit + bandwidth_mbit > cap.bandwidth_mbit:
         free = cap.bandwidth_mbit - used.bandwidth_mbit
-        return f"{node.name} has {free} Mbit/s of bandwidth left, {spec.bandwidth_mbit} asked"
+        return f"{node.name} has {free} Mbit/s of bandwidth left, {bandwidth_mbit} asked"
     return None
 
 
@@ -100,7 +101,7 @@ def place(
     for name in names:
         node = platform.web_nodes[name]
         used = total.web.get(name, WebUsage())
-        why = _fits(node, used, spec)
+        why = _fits(node, used, spec.storage_mb, spec.bandwidth_mbit)
         ip = spec.ip or lowest_free_ip(node, taken, platform) if why is None else None
         if why is None and ip is None:
             why = f"{name} has no free IP left in {node.pool.first}-{node.pool.last}"
@@ -135,19 +136,16 @@ def _nodes_for_ip(ip: str, names: list[str], taken: set[str], platform: Platform
     return fitting
 
 
-def _db_fits(server: DbServer, used: DbUsage, spec: NewSite) -> str | None:
-    """Why the database does not fit on `server` (None when it fits)."""
+def _db_fits(server: DbServer, used: DbUsage, quota_mb: int) -> str | None:
+    """Why a database of this quota does not fit on `server` (None when it fits)."""
     if used.databases + 1 > server.databases:
         return (
             f"{server.node} already has {used.databases} of {server.databases} "
             f"{server.engine} databases"
         )
-    if used.storage_mb + spec.db_quota_mb > server.storage_mb:
+    if used.storage_mb + quota_mb > server.storage_mb:
         free = server.storage_mb - used.storage_mb
-        return (
-            f"{server.node} has {free} MB of {server.engine} storage left, "
-            f"{spec.db_quota_mb} MB asked"
-        )
+        return f"{server.node} has {free} MB of {server.engine} storage left, {quota_mb} MB asked"
     return None
 
 
@@ -175,7 +173,7 @@ def _db_server(spec: NewSite, total: Usage, platform: Platform) -> str:
     candidates: list[tuple[float, float, str]] = []
     for server in servers:
         used = total.db.get((engine, server.node), DbUsage())
-        why = _db_fits(server, used, spec)
+        why = _db_fits(server, used, spec.db_quota_mb)
         if why is not None:
             reasons.append(why)
             continue
@@ -245,3 +243,142 @@ def write(root: Path, placement: Placement) -> Path:
     except FileExistsError as exc:
         raise AllocationError(f"{placement.path} already exists") from exc
     return target
+
+
+@dataclass(frozen=True, slots=True)
+class MovePlacement:
+    """Where `opdhost move` puts an existing site, and its request file rewritten."""
+
+    move: Move
+    path: str
+    text: str = field(repr=False)
+
+
+def place_move(
+    site: str,
+    fleet: Fleet,
+    platform: Platform,
+    *,
+    web_node: str | None = None,
+    db_server: str | None = None,
+    claims: Claims | None = None,
+    text: str | None = None,
+) -> MovePlacement:
+    """Move `site` to `web_node` (with the lowest free IP of its pool, skipping what open
+    merge requests claim) and/or its database to `db_server`; AllocationError if impossible.
+
+    `text` is the request file's current text (its other lines and comments are kept). The
+    rewritten file goes through every check `validate` does against the current files as the
+    base, so `move` never writes a file `validate` or `plan` would refuse.
+    """
+    if has_errors(fleet.findings):
+        raise FindingsError(
+            [*fleet.findings, Finding("requests", 1, "(fleet)", "fix these files first")]
+        )
+    if web_node is None and db_server is None:
+        raise AllocationError("nothing to move: give --web-node NODE and/or --db-server NODE")
+    req = fleet.by_site().get(site)
+    if req is None:
+        raise AllocationError(f"no request file for site {site!r} under requests/")
+    if req.status is not Status.ACTIVE:
+        raise AllocationError(
+            f"{req.path}: site {site!r} is {req.status.value}: only an active hosting moves"
+            + (" (reactivate it first)" if req.status is Status.SUSPENDED else "")
+        )
+    others = [r for r in fleet.requests if r.site != site]
+    total = usage(others, platform)
+    node, ip = _move_web(
+        req,
+        web_node=web_node,
+        db_server=db_server,
+        fleet=fleet,
+        platform=platform,
+        total=total,
+        claims=claims,
+    )
+    server = _move_db(req, db_server, node, platform, total)
+    new_text = moved_text(text if text is not None else "", req, node, ip, server)
+    moved, found = parse_request(new_text.encode("utf-8"), req.path)
+    if moved is None:
+        raise FindingsError(found)
+    problems = [
+        f
+        for f in check_fleet([*others, moved], platform, base=fleet.by_site())
+        if f.path == req.path
+    ]
+    if problems:
+        raise FindingsError(problems)
+    move = move_of(req, moved, platform)
+    assert move is not None  # node or server changed above
+    return MovePlacement(move, req.path, new_text)
+
+
+def rewrite(root: Path, placement: MovePlacement) -> Path:
+    """Write the moved request over its file (atomically: a temporary file renamed over it)."""
+    target = root / placement.path
+    tmp = target.with_name(f".{target.name}.move-tmp")
+    tmp.write_text(placement.text, encoding="utf-8")
+    tmp.replace(target)
+    return target
+
+
+def _move_web(
+    req: Request,
+    *,
+    web_node: str | None,
+    db_server: str | None,
+    fleet: Fleet,
+    platform: Platform,
+    total: Usage,
+    claims: Claims | None,
+) -> tuple[str, str]:
+    """The web node and IP after the move (the current ones when the web part stays)."""
+    site = req.site
+    if web_node is None:
+        return req.web.node, req.web.ip
+    if web_node == req.web.node:
+        if db_server is None:
+            raise AllocationError(f"{site} is already on web node {web_node}")
+        return req.web.node, req.web.ip
+    target = platform.web_nodes.get(web_node)
+    if target is None:
+        known = ", ".join(platform.web_nodes)
+        raise AllocationError(f"unknown web node {web_node!r} (known: {known})")
+    used = total.web.get(web_node, WebUsage())
+    why = _fits(target, used, req.web.storage_mb, req.web.bandwidth_mbit)
+    if why is not None:
+        raise AllocationError(f"{site} does not fit on {web_node}: {why}")
+    taken = {r.web.ip for r in fleet.requests} | set((claims or Claims()).ips)
+    free = lowest_free_ip(target, taken, platform)
+    if free is None:
+        raise AllocationError(
+            f"{web_node} has no free IP left in {target.pool.first}-{target.pool.last}"
+        )
+    return web_node, free
+
+
+def _move_db(
+    req: Request, db_server: str | None, node: str, platform: Platform, total: Usage
+) -> str:
+    """The database server the file names after the move (as it was when the part stays)."""
+    site = req.site
+    if db_server is None:
+        return req.database.server
+    engine = req.database.engine
+    if engine is Engine.NONE:
+        raise AllocationError(f"{site} has no database (engine none): nothing to move")
+    current = platform.db_server(engine.value, req.database.server)
+    if current is not None and current.node == db_server:
+        if node == req.web.node:
+            raise AllocationError(f"{site}'s database is already on {db_server}")
+        return req.database.server
+    problem = platform.server_problem(engine.value, db_server)
+    if problem is not None:
+        raise AllocationError(f"--db-server: {problem}")
+    chosen = platform.db_server(engine.value, db_server)
+    assert chosen is not None  # server_problem said it exists
+    used = total.db.get((engine.value, db_server), DbUsage())
+    why = _db_fits(chosen, used, req.database.quota_mb)
+    if why is not None:
+        raise AllocationError(f"{site}'s database does not fit on {db_server}: {why}")
+    return db_server

@@ -15,10 +15,12 @@ from opdhost.errors import Finding
 from opdhost.fleet import names, sshkeys
 from opdhost.fleet.ledger import Usage
 from opdhost.fleet.model import Engine, Request, Status
+from opdhost.fleet.moves import move_findings
 from opdhost.fleet.platform import Platform
 
-IMMUTABLE = ("web.node", "database.engine", "database.name", "database.user")
-"""Fields an existing hosting cannot change in place (data would be stranded)."""
+IMMUTABLE = ("database.engine", "database.name", "database.user")
+"""Fields an existing hosting cannot change in place (data would be stranded). Its web node
+and database server can change: that is a move (opdhost.fleet.moves), checked there."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,62 +248,6 @@ def capacity_findings(
     return found
 
 
-def db_server_moves(
-    base: Mapping[str, Request], new: Mapping[str, Request], platform: Platform
-) -> list[Finding]:
-    """A database that would change server in place: refused until moves are built.
-
-    Rendering it on another server would create an empty database there and leave the data
-    behind (the old server no longer lists it). A move must be a planned change (copy, verify,
-    switch, archive: issue 16), which does not exist yet. The servers compared are the
-    resolved ones, so writing out the server an old file left out is no move. When the base
-    names none and the platform now lists several servers of its engine, where the data is
-    cannot be told: the server is named first while the engine has one server.
-    """
-    found: list[Finding] = []
-    for site, req in new.items():
-        old = base.get(site)
-        db = req.database
-        if (
-            old is None
-            or old.status is Status.DECOMMISSIONED
-            or db.engine is Engine.NONE
-            or old.database.engine is not db.engine
-        ):
-            continue
-        engine = db.engine.value
-        was = platform.db_server(engine, old.database.server)
-        now = platform.db_server(engine, db.server)
-        if now is None:
-            continue  # an unknown server, or none named among several: platform_findings
-        field = "database.server"
-        was_node = was.node if was is not None else old.database.server
-        if not was_node:
-            found.append(
-                Finding(
-                    req.path,
-                    req.line(field),
-                    field,
-                    f"the base state does not name this database's server and the platform "
-                    f"lists {len(platform.db_servers.get(engine, ()))} {engine} servers, so "
-                    "where its data is cannot be told: name the server in a change of its own "
-                    f"while {engine} has one server, then add the others",
-                )
-            )
-        elif was_node != now.node:
-            found.append(
-                Finding(
-                    req.path,
-                    req.line(field),
-                    field,
-                    f"moving a database to another server is not supported yet "
-                    f"({was_node!r} -> {now.node!r}): keep server {was_node!r}; moves will be "
-                    "a planned change (copy, verify, switch)",
-                )
-            )
-    return found
-
-
 def transition_findings(
     base: Mapping[str, Request], new: Mapping[str, Request], invalid_paths: Iterable[str] = ()
 ) -> list[Finding]:
@@ -381,5 +327,5 @@ def check_fleet(
         for req in requests:
             new.setdefault(req.site, req)
         found += transition_findings(base, new, invalid_paths)
-        found += db_server_moves(base, new, platform)
+        found += move_findings(base, new, platform)
     return found

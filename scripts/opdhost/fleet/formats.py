@@ -20,8 +20,11 @@ _SYMBOL = {
     Action.SUSPEND: "~",
     Action.REACTIVATE: "~",
     Action.DECOMMISSION: "-",
+    Action.MOVE: ">",
     Action.FORGET: "-",
 }
+_MOVE_FIELDS = ("web.node", "web.ip", "database.server")
+"""The fields a move's one-line summary already says."""
 
 
 def _value(value: object) -> str:
@@ -75,6 +78,8 @@ def _change_lines(change: FieldChange) -> str:
 
 def _site_text(change: SiteChange) -> list[str]:
     lines = [f"{_SYMBOL[change.action]} {change.site} ({change.action.value}) {change.path}"]
+    if change.move is not None:
+        lines.append(f"    {change.move.describe()}")
     if change.action is not Action.CREATE:
         lines += [f"    {_change_lines(c)}" for c in change.changes]
     else:
@@ -114,11 +119,21 @@ def _md_fields(change: SiteChange) -> str:
     if change.action is Action.CREATE:
         new = {ch.field: ch.new for ch in change.changes}
         return f"{new.get('web.node')} {new.get('web.ip')}, {new.get('database.engine')}"
+    if change.move is not None:
+        others = [ch.field for ch in change.changes if ch.field not in _MOVE_FIELDS]
+        return change.move.describe() + (f"; also {', '.join(others)}" if others else "")
     return ", ".join(ch.field for ch in change.changes)
 
 
 def _md_diff(change: SiteChange) -> list[str]:
-    out = [f"#### {change.site}: {change.action.value} (`{change.path}`)", "", "```diff"]
+    out = [f"#### {change.site}: {change.action.value} (`{change.path}`)", ""]
+    if change.move is not None:
+        out += [
+            f"{_md_cell(change.move.describe())}: files and database copied and verified "
+            "first, then DNS switched; the old copy is archived and removed.",
+            "",
+        ]
+    out.append("```diff")
     for ch in change.changes:
         if ch.old is not None:
             out.append(f"- {ch.field}: {_value(ch.old)}")

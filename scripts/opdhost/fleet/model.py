@@ -176,7 +176,7 @@ class Request:
             "web.sftp_keys": [sshkeys.fingerprint(k) for k in web.sftp_keys],
             "database.engine": db.engine.value,
             # as written: adding the server an old file left out shows in the plan (and changes
-            # nothing on the hosts); a different server is refused (checks.db_server_moves)
+            # nothing on the hosts); a different server is a move (fleet.moves)
             "database.server": db.server or None,
             "database.name": db.name or None,
             "database.user": db.user or None,

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from opdhost.fleet.model import Request, Status
+from opdhost.fleet.moves import Move, move_of
 
 
 class Action(enum.StrEnum):
@@ -23,6 +24,8 @@ class Action(enum.StrEnum):
     SUSPEND = "suspend"
     REACTIVATE = "reactivate"
     DECOMMISSION = "decommission"
+    MOVE = "move"
+    """Another web node and/or database server: copy, verify, switch, archive the old copy."""
     FORGET = "forget"
     """The file of an already decommissioned hosting was removed: nothing left to do."""
 
@@ -45,16 +48,20 @@ class SiteChange:
     path: str
     opd: str
     changes: tuple[FieldChange, ...] = ()
+    move: Move | None = None
 
     def as_dict(self) -> dict[str, object]:
-        """JSON-friendly form."""
-        return {
+        """JSON-friendly form (`move` only for a move)."""
+        out: dict[str, object] = {
             "site": self.site,
             "action": self.action.value,
             "path": self.path,
             "opd": self.opd,
             "changes": [{"field": c.field, "old": c.old, "new": c.new} for c in self.changes],
         }
+        if self.move is not None:
+            out["move"] = {**self.move.as_dict(), "summary": self.move.describe()}
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +111,8 @@ def diff(old: Request | None, new: Request | None) -> tuple[FieldChange, ...]:
 
 
 def _action(old: Request, new: Request) -> Action:
+    if move_of(old, new) is not None:
+        return Action.MOVE
     if old.status is not new.status:
         if new.status is Status.DECOMMISSIONED:
             return Action.DECOMMISSION
@@ -114,7 +123,8 @@ def _action(old: Request, new: Request) -> Action:
 
 
 def compute_plan(base: Mapping[str, Request], new: Mapping[str, Request]) -> Plan:
-    """Per site: create / update / suspend / reactivate / decommission / forget, with diffs.
+    """Per site: create / update / move / suspend / reactivate / decommission / forget, with
+    diffs. A move is compared as the files write the servers (the checks resolve them).
 
     Invalid transitions (a new site born decommissioned, a removed file of a live site) are
     findings of `checks.transition_findings`, not plan entries.
@@ -135,7 +145,9 @@ def compute_plan(base: Mapping[str, Request], new: Mapping[str, Request]) -> Pla
         fields = diff(old, cur)
         if not fields:
             continue
-        changes.append(SiteChange(site, _action(old, cur), cur.path, cur.opd.code, fields))
+        action = _action(old, cur)
+        move = move_of(old, cur) if action is Action.MOVE else None
+        changes.append(SiteChange(site, action, cur.path, cur.opd.code, fields, move))
     return Plan(tuple(changes), existing=len(base))
 
 
@@ -156,7 +168,7 @@ class SafetyPolicy:
     def violations(self, plan: Plan) -> list[str]:
         """Why this plan is refused without --force (empty when it is safe)."""
         out: list[str] = []
-        updates = plan.count(Action.UPDATE, Action.SUSPEND, Action.REACTIVATE)
+        updates = plan.count(Action.UPDATE, Action.MOVE, Action.SUSPEND, Action.REACTIVATE)
         decommissions = plan.count(Action.DECOMMISSION)
         for what, count, limit, share in (
             ("updates", updates, self.max_updates, self.max_update_share),

@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from opdhost.fleet.model import Engine, Runtime, Status
+from opdhost.fleet.model import Engine, Request, Runtime, Status
 
 NEW_COMMENT = (
     "Written by `opdhost new` from the request letter below; reviewed in its pull request."
@@ -119,3 +119,45 @@ def request_text(
             lines.append(f"  user: {_q(spec.db_user)}")
         lines.append(f"  quota_mb: {spec.db_quota_mb}")
     return "\n".join(lines) + "\n"
+
+
+class RewriteError(ValueError):
+    """A request file's line does not hold the field where its parser said it is."""
+
+
+def _set_on_line(lines: list[str], index: int, key: str, old: str, new: str) -> None:
+    """Replace `key: old` by `key: new` on one line (block or flow style, quoted or not)."""
+    pattern = re.compile(rf"(\b{re.escape(key)}:\s*)([\"']?){re.escape(old)}\2(?=\s*(?:[,}}#]|$))")
+    text, count = pattern.subn(lambda m: m.group(1) + _p(new), lines[index], count=1)
+    if count != 1:
+        raise RewriteError(f"line {index + 1}: no `{key}: {old}` to change")
+    lines[index] = text
+
+
+def moved_text(text: str, req: Request, node: str, ip: str, server: str) -> str:
+    """The request file `text` with `web.node`, `web.ip` and `database.server` set: the one
+    writer of `opdhost move`. Every other line (comments included) is kept as it is; a file
+    that names no server gets a `server:` line after its engine (or `server: X` beside the
+    engine in a flow mapping)."""
+    lines = text.splitlines(keepends=True)
+    if node != req.web.node:
+        _set_on_line(lines, req.line("web.node") - 1, "node", req.web.node, node)
+    if ip != req.web.ip:
+        _set_on_line(lines, req.line("web.ip") - 1, "ip", req.web.ip, ip)
+    if server and server != req.database.server:
+        engine = req.database.engine.value
+        if req.database.server:
+            index = req.line("database.server") - 1
+            _set_on_line(lines, index, "server", req.database.server, server)
+        else:
+            index = req.line("database.engine") - 1
+            line = lines[index]
+            block = re.match(rf"^(\s*)engine:\s*{re.escape(engine)}\s*(#.*)?$", line.rstrip("\n"))
+            if block is not None:
+                ending = "\n" if line.endswith("\n") else ""
+                lines.insert(index + 1, f"{block.group(1)}server: {_p(server)}{ending or chr(10)}")
+                if not ending:
+                    lines[index] += "\n"
+            else:
+                _set_on_line(lines, index, "engine", engine, f"{engine}, server: {server}")
+    return "".join(lines)
