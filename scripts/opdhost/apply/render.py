@@ -166,8 +166,13 @@ def render(requests: Iterable[Request], platform: Platform) -> Rendered:
     # source, so the addresses and the sides cannot disagree.
     roles = [(platform.dns_primary.node, "primary")]
     roles += [(s.node, "secondary") for s in platform.dns_secondaries]
+    # A secondary transfers the records from the primary (NOTIFY, then IXFR): it is given none,
+    # so a changed record leaves its variables, and so its node, out of the run (issue 16: a
+    # new hosting visits ns1 only; verify still asks every server for the new name).
+    transferred = {"dns_zone_static_records": [], "dns_zone_records": []}
     for dns_node, role in roles:
-        _merge(nodes, dns_node, {**zone, "dns_zone_role": role})
+        extra = transferred if role == "secondary" else {}
+        _merge(nodes, dns_node, {**zone, **extra, "dns_zone_role": role})
     for node, values in backup_vars(fleet, platform).items():  # roles/backup, when configured
         _merge(nodes, node, values)
     return Rendered(nodes=nodes)
