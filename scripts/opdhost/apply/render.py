@@ -169,7 +169,7 @@ def render(requests: Iterable[Request], platform: Platform) -> Rendered:
     # A secondary transfers the records from the primary (NOTIFY, then IXFR): it is given none,
     # so a changed record leaves its variables, and so its node, out of the run (issue 16: a
     # new hosting visits ns1 only; verify still asks every server for the new name).
-    transferred = {"dns_zone_static_records": [], "dns_zone_records": []}
+    transferred: NodeVars = {"dns_zone_static_records": [], "dns_zone_records": []}
     for dns_node, role in roles:
         extra = transferred if role == "secondary" else {}
         _merge(nodes, dns_node, {**zone, **extra, "dns_zone_role": role})
