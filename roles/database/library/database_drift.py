@@ -11,13 +11,15 @@ socket, so the role calls the per-site modules only for the sites it names.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
-import re
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]  # no stubs
+from ansible.module_utils.opdhost_accounts import (  # type: ignore[import-not-found]  # role module_utils
+    NATIVE,
+    mysql_native_hash,
+    postgresql_verifies,
+)
 from ansible.module_utils.opdhost_secrets import read_secret  # type: ignore[import-not-found]  # role module_utils
 
 # The drivers are on the database node (the module runs there), not necessarily on the controller.
@@ -76,37 +78,6 @@ reasons:
   type: dict
   returned: always
 """
-
-# Used with fullmatch only: `$` would also accept a final newline.
-SCRAM = re.compile(r"SCRAM-SHA-256\$(\d+):([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+):([A-Za-z0-9+/=]+)")
-NATIVE = "mysql_native_password"
-
-
-def mysql_native_hash(password: str) -> str:
-    """MariaDB's mysql_native_password hash, as PASSWORD() computes it."""
-    inner = hashlib.sha1(password.encode("utf-8")).digest()  # the protocol's hash
-    return "*" + hashlib.sha1(inner).hexdigest().upper()  # the protocol's hash
-
-
-def postgresql_verifies(stored: str | None, password: str, user: str) -> bool:
-    """Whether a pg_authid.rolpassword verifier was made from this password.
-
-    The role's passwords are URL-safe base64, so SASLprep leaves them as they are.
-    """
-    if stored is None:
-        return False
-    match = SCRAM.fullmatch(stored)
-    if match:
-        iterations = int(match[1])
-        salt, server_key = base64.b64decode(match[2]), base64.b64decode(match[4])
-        salted = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
-        computed = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
-        return hmac.compare_digest(computed, server_key)
-    if stored.startswith("md5") and len(stored) == 35:
-        # PostgreSQL's md5 verifier: 'md5' + md5(password + user).
-        computed_md5 = "md5" + hashlib.md5((password + user).encode("utf-8")).hexdigest()
-        return hmac.compare_digest(computed_md5, stored)
-    return False
 
 
 def mariadb_drift(
