@@ -12,12 +12,15 @@ node's `*_only` lists name only the sites whose entries changed.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from opdhost.apply import moves as move_phases
 from opdhost.apply.records import (
     AppliedState,
     NodeState,
@@ -39,6 +42,7 @@ from opdhost.apply.runner import (
 from opdhost.apply.state import StateStore, state_store
 from opdhost.apply.verify import Verification, verify
 from opdhost.errors import FindingsError, GitError, OpdhostError, Severity, has_errors
+from opdhost.fleet import moves as fleet_moves
 from opdhost.fleet.model import Request
 from opdhost.fleet.plan import Action, Plan, SafetyPolicy, compute_plan
 from opdhost.fleet.platform import Platform, load_platform, platform_path
@@ -136,6 +140,8 @@ class Outcome:
     verification: Verification | None
     record: dict[str, Any]
     record_path: Path | None
+    moves: list[dict[str, Any]] = field(default_factory=list)  # what moved where, what copied
+    phases: list[dict[str, Any]] = field(default_factory=list)  # a move's runs, in order
 
     @property
     def drift(self) -> list[dict[str, Any]]:
@@ -152,9 +158,7 @@ class Outcome:
             key = ("site", change.item) if change.item in known else ("node", change.host)
             label = f"{change.host}: {change.role + ': ' if change.role else ''}{change.task}"
             per.setdefault(key, set()).add(label)
-        return [
-            {kind: name, "tasks": sorted(tasks)} for (kind, name), tasks in sorted(per.items())
-        ]
+        return [{kind: name, "tasks": sorted(tasks)} for (kind, name), tasks in sorted(per.items())]
 
     @property
     def ok(self) -> bool:
@@ -386,8 +390,8 @@ def _new_state(
         )
     complete = not bad and run.ok and set(work.limit) <= done_hosts
     if complete:
-        return AppliedState(commit, now_iso(), nodes, requests)
-    return AppliedState(state.commit, now_iso(), nodes, state.requests)
+        return AppliedState(commit, now_iso(), nodes, requests, dict(state.moves))
+    return AppliedState(state.commit, now_iso(), nodes, state.requests, dict(state.moves))
 
 
 def apply(
@@ -417,7 +421,20 @@ def apply(
         if reasons and not options.force:
             raise GuardError(reasons, plan)
         requests = rev.fleet.requests
-        work = plan_work(render(requests, platform).nodes, state, options.all)
+        base = rev.base.by_site() if rev.base is not None else {}
+        moving = fleet_moves.moves(base, rev.fleet.by_site(), platform)
+        move_phases.check_progress(state, moving)
+        if moving and not options.check:
+            phases = {
+                s: move_phases.SWITCH
+                if state.moves.get(s, {}).get("phase") == move_phases.COPIED
+                else move_phases.PREPARE
+                for s in moving
+            }
+            first = move_phases.phase_vars(requests, base, moving, phases, platform)
+            work = plan_work(first.nodes, state, options.all)
+        else:
+            work = plan_work(render(requests, platform).nodes, state, options.all)
         if on_plan is not None:
             on_plan(plan, work)
         ctx = _Context(
@@ -435,6 +452,8 @@ def apply(
             store,
         )
         with cancellable():
+            if moving and not options.check:
+                return _execute_moves(ctx, plan, work, requests, _Moves(base, moving, phases))
             return _execute(ctx, plan, work, requests)
 
 
@@ -479,7 +498,11 @@ def _execute(ctx: _Context, plan: Plan, work: Work, requests: list[Request]) -> 
         if run is not None:
             ctx.store.save(_new_state(ctx.state, work, sites, run, commit, requests=ctx.snapshot()))
         elif commit != ctx.state.commit or ctx.state.requests is None:
-            ctx.store.save(AppliedState(commit, now_iso(), ctx.state.nodes, ctx.snapshot()))
+            ctx.store.save(
+                AppliedState(
+                    commit, now_iso(), ctx.state.nodes, ctx.snapshot(), dict(ctx.state.moves)
+                )
+            )
     outcome = Outcome(run_id, plan, work, sites, run, verification, {}, None)
     outcome.record = _record(ctx, outcome, started)
     outcome.record_path = ctx.records.save_run(run_id, outcome.record)
@@ -527,12 +550,13 @@ def _record(ctx: _Context, o: Outcome, started: str) -> dict[str, Any]:
         "result": result,
         "plan_summary": o.plan.summary(),
         "plan": [c.as_dict() for c in o.plan.changes],
-        "nodes": o.work.limit,
+        "nodes": sorted({n for p in o.phases for n in p["nodes"]}) if o.phases else o.work.limit,
         "sites": [s.as_dict() for s in o.sites],
         "ansible": ansible,
         "verification": checks,
         "drift": o.drift if options.check else None,
         "database_quota": _database_quota(o.run),
+        **({"moves": o.moves, "phases": o.phases} if o.phases else {}),
     }
 
 
@@ -542,3 +566,185 @@ def _database_quota(run: RunResult | None) -> dict[str, Any] | None:
     from opdhost.usage.collect import quota_of_run  # noqa: PLC0415 - records only
 
     return None if run is None else quota_of_run(Path(run.artifact_dir))
+
+
+@dataclass
+class _Moves:
+    """The moves of one apply: the base requests, each move, and the phase it starts in."""
+
+    base: dict[str, Request]
+    moving: dict[str, fleet_moves.Move]
+    phases: dict[str, str]  # site -> prepare (to copy) | switch (copied before: resume)
+
+
+def _phase(name: str, run: RunResult, nodes: list[str]) -> dict[str, Any]:
+    return {
+        "phase": name,
+        "playbook": run.playbook,
+        "status": run.status,
+        "seconds": round(run.seconds, 1),
+        "nodes": nodes,
+        "artifact_dir": run.artifact_dir,
+    }
+
+
+def _held(new: AppliedState, old: AppliedState) -> AppliedState:
+    """`new`'s nodes and moves, `old`'s commit and request copy: a move's prepare and copy
+    never complete an apply (the plan must still see the move until it switched)."""
+    return AppliedState(old.commit, new.applied_at, new.nodes, old.requests, dict(new.moves))
+
+
+def _execute_moves(  # noqa: PLR0915 - the three runs of a move, in order, in one place
+    ctx: _Context, plan: Plan, work: Work, requests: list[Request], mv: _Moves
+) -> Outcome:
+    """prepare -> copy + verify (recorded as copied) -> switch + verify (opdhost.apply.moves)."""
+    run_id = new_run_id()
+    started = now_iso()
+    artifacts = ctx.records.artifacts()
+    state = ctx.state
+    phases: list[dict[str, Any]] = []
+    to_copy = {s: m for s, m in mv.moving.items() if mv.phases[s] == move_phases.PREPARE}
+    resumed = {s: dict(state.moves[s]) for s in mv.moving if s not in to_copy}
+    copies: dict[str, dict[str, Any]] = {  # what was copied, for the record (kept past the end)
+        s: {k: v for k, v in entry.items() if k in ("at", "files", "database")}
+        for s, entry in resumed.items()
+    }
+
+    def finish(
+        last: Work, run: RunResult | None, sites: list[SiteResult], checked: Verification | None
+    ) -> Outcome:
+        report = [
+            {
+                **mv.moving[s].as_dict(),
+                "summary": mv.moving[s].describe(),
+                "resumed": f"copied and verified at {resumed[s].get('at')} by run "
+                f"{resumed[s].get('run_id')}"
+                if s in resumed
+                else None,
+                "copy": copies.get(s),
+                "finished": s not in state.moves
+                and any(r.site == s and r.result == "ok" for r in sites),
+            }
+            for s in sorted(mv.moving)
+        ]
+        outcome = Outcome(run_id, plan, last, sites, run, checked, {}, None, report, phases)
+        outcome.record = _record(ctx, outcome, started)
+        outcome.record_path = ctx.records.save_run(run_id, outcome.record)
+        return outcome
+
+    def run(phase: str, w: Work) -> RunResult:
+        key = f"{phase}:{w.playbook}:{','.join(w.limit)}:{len(w.changed_sites)}"
+        result = run_playbook(
+            w.playbook,
+            ctx.inventory,
+            node_vars=w.node_vars,
+            limit=w.limit,
+            artifacts=artifacts,
+            ident=f"{run_id}-{phase}",
+            expected=ctx.records.expected_results(key),
+            on_progress=ctx.on_progress,
+        )
+        if cancelled():
+            result.status = "canceled"
+        elif result.status == "successful":
+            ctx.records.save_results(key, result.results)
+        phases.append(_phase(phase, result, w.limit))
+        return result
+
+    if to_copy:
+        if work.limit:
+            prepared = run(move_phases.PREPARE, work)
+            sites = _attribute(plan, work, prepared, None, False)
+            state = _held(_new_state(state, work, sites, prepared, ctx.commit), ctx.state)
+            ctx.store.save(state)
+            if not prepared.ok or prepared.status == "canceled":
+                for res in sites:
+                    if res.site in to_copy and res.result == "ok":
+                        res.result, res.step = "not-run", "move: prepare failed on another site"
+                return finish(work, prepared, sites, None)
+        copied, report = _copy(ctx, to_copy, requests, run_id, artifacts)
+        phases.append(_phase("copy", copied, move_phases.copy_nodes(to_copy)))
+        if not copied.ok or cancelled():
+            sites = _attribute(plan, Work({}, [], {}, {}, "move.yml"), None, None, False)
+            for res in sites:
+                if res.site in to_copy:
+                    res.result = "failed" if copied.status != "canceled" else "not-run"
+                    failure = next((f for f in copied.failures if f.item == res.site), None)
+                    failure = failure or (copied.failures[0] if copied.failures else None)
+                    res.step = "move: copy and verify" + (
+                        f" ({failure.host}: {failure.task})" if failure else f" ({copied.status})"
+                    )
+                    res.message = (failure.message if failure else "") + (
+                        "; nothing switched: the site still runs at its old place"
+                    )
+                    res.nodes = move_phases.copy_nodes({res.site: to_copy[res.site]})
+            return finish(work, copied, sites, None)
+        for s, m in to_copy.items():
+            copies[s] = {"at": now_iso(), **report.get(s, {})}
+            state.moves[s] = {
+                "phase": move_phases.COPIED,
+                "run_id": run_id,
+                "move": m.as_dict(),
+                **copies[s],
+            }
+        ctx.store.save(state)
+    final = move_phases.phase_vars(
+        requests, mv.base, mv.moving, dict.fromkeys(mv.moving, move_phases.SWITCH), ctx.platform
+    )
+    last = plan_work(final.nodes, state, ctx.options.all)
+    switched = run(move_phases.SWITCH, last) if last.limit else None
+    sites = _attribute(plan, last, switched, None, False)
+    verification: Verification | None = None
+    if switched is not None and switched.status != "canceled":
+        fine = {s.site for s in sites if s.result == "ok" and s.nodes}
+        verification = verify(
+            [r for r in requests if r.site in fine],
+            ctx.platform,
+            ctx.inventory,
+            artifacts=artifacts,
+            ident=f"{run_id}-verify",
+            wait=ctx.options.verify_wait,
+        )
+        sites = _attribute(plan, last, switched, verification, False)
+    if switched is None:
+        new = AppliedState(ctx.commit, now_iso(), state.nodes, ctx.snapshot(), dict(state.moves))
+    else:
+        new = _new_state(state, last, sites, switched, ctx.commit, requests=ctx.snapshot())
+    if new.commit == ctx.commit:  # complete: every site switched and verified
+        normal = render(requests, ctx.platform).nodes
+        for s, m in mv.moving.items():
+            new.moves.pop(s, None)
+            # the old place holds nothing of the site any more: record it as the normal render
+            # says, so the next apply does not visit it to forget the decommissioned entry
+            for node in (m.web_from if m.web else "", m.db_from if m.db else ""):
+                if node and node in normal:
+                    new.nodes[node] = node_digests(normal[node])
+    state = new
+    ctx.store.save(new)
+    return finish(last, switched, sites, verification)
+
+
+def _copy(
+    ctx: _Context,
+    to_copy: dict[str, fleet_moves.Move],
+    requests: list[Request],
+    run_id: str,
+    artifacts: Path,
+) -> tuple[RunResult, dict[str, dict[str, Any]]]:
+    """playbooks/move.yml through a root-only transfer directory on the controller."""
+    transfer = Path(tempfile.mkdtemp(prefix="opdhost-move-"))
+    try:
+        result = run_playbook(
+            "move.yml",
+            ctx.inventory,
+            extravars=move_phases.copy_vars(to_copy, requests, transfer),
+            limit=move_phases.copy_nodes(to_copy),
+            artifacts=artifacts,
+            ident=f"{run_id}-copy",
+            on_progress=ctx.on_progress,
+        )
+    finally:
+        shutil.rmtree(transfer, ignore_errors=True)
+    if cancelled():
+        result.status = "canceled"
+    return result, move_phases.copy_report(Path(result.artifact_dir))

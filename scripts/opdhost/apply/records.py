@@ -58,6 +58,9 @@ class AppliedState:
     applied_at: str = ""
     nodes: dict[str, NodeState] = field(default_factory=dict)
     requests: dict[str, str] | None = None  # path -> text of the request files at `commit`
+    moves: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Moves copied and verified but not yet finished (site -> phase, when, from, to, what was
+    copied): a re-run never copies them again (opdhost.apply.moves)."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form written to applied.json."""
@@ -70,6 +73,7 @@ class AppliedState:
                 n: {"digest": s.digest, "sites": dict(sorted(s.sites.items()))}
                 for n, s in sorted(self.nodes.items())
             },
+            "moves": dict(sorted(self.moves.items())),
         }
 
     @classmethod
@@ -81,7 +85,10 @@ class AppliedState:
         }
         kept = data.get("requests")
         requests = None if kept is None else {str(p): str(t) for p, t in dict(kept).items()}
-        return cls(str(data.get("commit", "")), str(data.get("applied_at", "")), nodes, requests)
+        moves = {str(k): dict(v) for k, v in dict(data.get("moves") or {}).items()}
+        return cls(
+            str(data.get("commit", "")), str(data.get("applied_at", "")), nodes, requests, moves
+        )
 
 
 @dataclass(frozen=True)
