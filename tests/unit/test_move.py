@@ -125,15 +125,14 @@ def test_moves_that_cannot_be_done_safely_are_refused(repo: Path, text: str, exp
     assert any(line.startswith(expected) for line in lines), lines
 
 
-def test_a_suspended_hosting_does_not_move(tmp_path: Path) -> None:
+def test_a_suspended_hosting_moves_too(tmp_path: Path) -> None:
+    """Suspending first is how an agency's writes are held during the copy (docs/moves.md)."""
     root = _git_repo(tmp_path, {PATH: make_request(**{"status: active": "status: suspended"})})
-    write_files(root, {PATH: MOVED.replace("status: active", "status: suspended")})
-    code, lines = _validate(root)
-    assert code == 1
-    assert lines == [
-        f"{PATH}:15: web.node: only an active hosting can be moved (this one is suspended): "
-        "reactivate it first, or move it before suspending it"
-    ]
+    result = opdhost("move", "disdik", "--root", str(root), "--web-node", "web2", "--offline")
+    assert result.exit_code == 0, result.output
+    assert _validate(root) == (0, [])
+    plan = opdhost("plan", "--root", str(root), "--base", "main").stdout.splitlines()
+    assert plan[1] == f"> disdik (move) {PATH}"
 
 
 def test_the_old_ip_stays_with_the_moving_site_until_the_switch(repo: Path) -> None:
@@ -269,7 +268,7 @@ def test_move_refuses_a_decommissioned_site_and_an_unknown_one(tmp_path: Path) -
     result = opdhost("move", "disdik", "--root", str(root), "--web-node", "web2", "--offline")
     assert result.exit_code == 1
     assert result.stderr.startswith(
-        f"error: {PATH}: site 'disdik' is decommissioned: only an active hosting moves"
+        f"error: {PATH}: site 'disdik' is decommissioned: a decommissioned hosting does not move"
     )
     result = opdhost("move", "nosuch", "--root", str(root), "--web-node", "web2", "--offline")
     assert result.stderr.startswith("error: no request file for site 'nosuch' under requests/")

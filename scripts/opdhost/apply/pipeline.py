@@ -652,6 +652,7 @@ def _execute_moves(  # noqa: PLR0915 - the three runs of a move, in order, in on
         return result
 
     if to_copy:
+        sites = _attribute(plan, Work({}, [], {}, {}, "move.yml"), None, None, False)
         if work.limit:
             prepared = run(move_phases.PREPARE, work)
             sites = _attribute(plan, work, prepared, None, False)
@@ -665,7 +666,6 @@ def _execute_moves(  # noqa: PLR0915 - the three runs of a move, in order, in on
         copied, report = _copy(ctx, to_copy, requests, run_id, artifacts)
         phases.append(_phase("copy", copied, move_phases.copy_nodes(to_copy)))
         if not copied.ok or cancelled():
-            sites = _attribute(plan, Work({}, [], {}, {}, "move.yml"), None, None, False)
             for res in sites:
                 if res.site in to_copy:
                     res.result = "failed" if copied.status != "canceled" else "not-run"

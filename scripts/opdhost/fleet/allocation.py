@@ -280,10 +280,10 @@ def place_move(
     req = fleet.by_site().get(site)
     if req is None:
         raise AllocationError(f"no request file for site {site!r} under requests/")
-    if req.status is not Status.ACTIVE:
+    if req.status is Status.DECOMMISSIONED:
         raise AllocationError(
-            f"{req.path}: site {site!r} is {req.status.value}: only an active hosting moves"
-            + (" (reactivate it first)" if req.status is Status.SUSPENDED else "")
+            f"{req.path}: site {site!r} is decommissioned: a decommissioned hosting does not "
+            "move (file a new request for a new site)"
         )
     others = [r for r in fleet.requests if r.site != site]
     total = usage(others, platform)

@@ -1,7 +1,8 @@
 """Moves: a hosting that changes web node or database server as a planned change (issue 16).
 
 A change of `web.node` (with a `web.ip` of the new node's pool) and/or of `database.server`
-on an active hosting is a move: its files and database are copied to the new place and
+on an active or suspended hosting (suspending first is how an agency's writes are held
+during the copy) is a move: its files and database are copied to the new place and
 verified there, then DNS and the credentials file switch to it and the old copy is archived
 and removed (opdhost.apply.moves carries it through). This module only says what moves,
 from where to where, and why a change cannot be a move; it is pure (requests and the
@@ -141,7 +142,6 @@ def move_findings(
     - the base state names no server among several: where the data is cannot be told;
     - a move with a status change, or with a database engine, name or user change, in the
       same change (the copy needs the same live hosting on both sides; one thing at a time);
-    - a move of a suspended hosting (its agency cannot check the result; reactivate first);
     - another request taking the old IP of a moving site in the same change (the old place
       keeps serving on it until the move switches).
     The new node, server, IP and capacity are checked like any request's (platform_findings,
@@ -201,14 +201,6 @@ def move_findings(
                     f"({old.status.value} -> {req.status.value}) in the same change: "
                     "change one, apply, then the other",
                 )
-            continue
-        if req.status is not Status.ACTIVE:
-            add(
-                req,
-                field,
-                f"only an active hosting can be moved (this one is {req.status.value}): "
-                "reactivate it first, or move it before suspending it",
-            )
             continue
         was_fields, now_fields = old.desired(), req.desired()
         changed = [f for f in DB_FIELDS if was_fields[f] != now_fields[f]]
