@@ -12,10 +12,12 @@ Apache keeps logging a full site, so its traffic is still measured and its logs 
 state=probe is read-only (and runs in check mode): it refuses a node whose www_root is not on
 btrfs with quotas enabled (the check that stops an apply to a web node without quotas), and
 names the touched sites whose home is missing, not a subvolume, or limited differently.
-state=present makes one site right; an existing plain home (made before quotas, or put back
-by hand) is turned into a subvolume by a reflink copy and an atomic exchange (renameat2
-RENAME_EXCHANGE), so the home path never is missing: an interrupted run leaves at most the
-`.<name>.opdhost-subvol` leftover, which the next run deletes and redoes.
+state=present makes one site right (`site`, `storage_mb`), or every site of `sites` in one
+call (the role's way: one remote call per run, however many sites); an existing plain home
+(made before quotas, or put back by hand) is turned into a subvolume by a reflink copy and an
+atomic exchange (renameat2 RENAME_EXCHANGE), so the home path never is missing: an interrupted
+run leaves at most the `.<name>.opdhost-subvol` leftover, which the next run deletes and
+redoes.
 state=released lifts a decommissioned site's limit so that its home can be deleted (btrfs
 refuses to delete a nested subvolume while its parent's quota group is full).
 """
@@ -47,12 +49,14 @@ options:
     type: path
     required: true
   sites:
-    description: For probe, the touched present sites (site, storage_mb).
+    description: >-
+      For probe, the touched present sites; for present without site, the sites to make
+      (each with site and storage_mb).
     type: list
     elements: dict
     default: []
   site:
-    description: For present and released, the site's name.
+    description: For released, and for present of a single site, the site's name.
     type: str
   storage_mb:
     description: For present, the limit in MiB.
@@ -264,22 +268,36 @@ def main() -> None:
             "site": {"type": "str"},
             "storage_mb": {"type": "int"},
         },
-        required_if=[("state", "present", ["site", "storage_mb"]), ("state", "released", ["site"])],
+        required_if=[("state", "released", ["site"])],
         supports_check_mode=True,
     )
     p = module.params
     www_root = os.path.normpath(p["www_root"])
+    if p["state"] == "present" and p["site"] is None:
+        # Every flagged site in one call (one new hosting or five hundred: one remote call).
+        batch = [(str(s["site"]), int(s["storage_mb"])) for s in p["sites"]]
+    else:
+        if p["state"] == "present" and p["storage_mb"] is None:
+            module.fail_json(msg=f"{p['site']}: state=present with site needs storage_mb")
+        batch = [(p["site"], p["storage_mb"])] if p["site"] is not None else []
     try:
         if p["state"] == "probe":
             module.exit_json(changed=False, quota=probe(www_root, p["sites"]))
-        if "/" in p["site"] or p["site"] in ("", ".", ".."):
-            module.fail_json(msg=f"{p['site']!r} is not a site name")
+        for site, storage_mb in batch:
+            if "/" in site or site in ("", ".", ".."):
+                module.fail_json(msg=f"{site!r} is not a site name")
+            if p["state"] == "present" and storage_mb < 1:
+                module.fail_json(msg=f"{site}: storage_mb must be at least 1")
         if p["state"] == "present":
-            if p["storage_mb"] < 1:
-                module.fail_json(msg=f"{p['site']}: storage_mb must be at least 1")
             if module.check_mode:
-                module.exit_json(changed=True, converted=[])
-            changed, converted = present(www_root, p["site"], p["storage_mb"])
+                module.exit_json(changed=bool(batch), converted=[])
+            changed, converted = False, []
+            for site, storage_mb in batch:
+                try:
+                    made, paths = present(www_root, site, storage_mb)
+                except (StorageError, OSError) as exc:
+                    module.fail_json(msg=f"{site}: {exc}", site=site, converted=converted)
+                changed, converted = changed or made, converted + paths
             module.exit_json(changed=changed, converted=converted)
         if module.check_mode:
             module.exit_json(changed=is_subvolume(os.path.join(www_root, p["site"])))

@@ -1,0 +1,199 @@
+#!/usr/bin/python3
+"""Put the web node's node-wide files in place, each checked by its service first.
+
+The PHP-FPM pools, the SFTP jail and the virtual hosts (and the list of site IPs re-added at
+boot) are rendered from every site of the node, so every apply that adds a site rewrites
+them. Done with a template task, a checker command and a cleanup task per file, plus the
+"which service has not loaded its file" probe, that was twelve remote calls on the critical
+path of one new hosting (issue 16, docs/benchmarks.md); this module does the same in one:
+
+1. asks `opdhost-loaded pending` which services run another configuration than the one on
+   disk (a run interrupted between writing a file and reloading its service);
+2. for each file, in order: when the rendered content differs, keeps the current file, writes
+   the new one atomically (root:root 0644), runs the service's checker, and when the checker
+   refuses it puts the previous file back (or removes a file that had none) and stops with
+   the checker's output: nothing is reloaded, the running services keep what they had;
+3. returns the services to reload: those whose file changed, and the pending ones. The role
+   notifies its handlers with them (check, reload, record), once per service per run.
+
+In check mode it reports the changes (with the diffs under --diff) and writes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import tempfile
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+
+DOCUMENTATION = r"""
+module: apache_vhost_config
+short_description: Write the node-wide configuration files, each accepted by its checker first
+options:
+  files:
+    description: >-
+      In order, each with dest (path), content (the rendered file), and for a service's file
+      check (the checker command line, run after the file is written) and service (apache2,
+      php-fpm or sshd); a file without them (the site IP list) is only written.
+    type: list
+    elements: dict
+    required: true
+  loaded_tool:
+    description: The opdhost-loaded script (pending / record).
+    type: path
+    required: true
+"""
+
+RETURN = r"""
+reload:
+  description: Services to reload, in the order apache2, php-fpm, sshd were given by files.
+  type: list
+changed_files:
+  description: The files written (or in check mode, that would be).
+  type: list
+"""
+
+SERVICES = ("apache2", "php-fpm", "sshd")
+
+
+class RefusedError(Exception):
+    """A checker refused a new file; it has been put back."""
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return None
+
+
+def _write(path: str, data: bytes) -> None:
+    """root:root 0644, replaced in one rename."""
+    fd, temp = tempfile.mkstemp(prefix=".opdhost-", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchown(fh.fileno(), 0, 0)
+            os.fchmod(fh.fileno(), 0o644)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.lexists(temp):
+            os.unlink(temp)
+        raise
+
+
+def _owner_mode_ok(path: str) -> bool:
+    st = os.lstat(path)
+    return (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (0, 0, 0o644)
+
+
+def pending(tool: str) -> list[str]:
+    """Services whose loaded configuration is not the one on disk (an interrupted run)."""
+    if not os.path.exists(tool):
+        return []  # a dry run before the node setup: nothing was ever loaded by the role
+    proc = subprocess.run([tool, "pending"], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{tool} pending: {proc.stderr.strip()}")
+    return [s for s in proc.stdout.split() if s in SERVICES]
+
+
+def put(entry: dict[str, Any]) -> bool:
+    """Write one file if its content (or owner and mode) differs; check it; put back if refused."""
+    dest, new = entry["dest"], entry["content"].encode()
+    old = _read(dest)
+    if old == new and _owner_mode_ok(dest):
+        return False
+    _write(dest, new)
+    if not entry.get("check"):
+        return True
+    proc = subprocess.run(shlex.split(entry["check"]), capture_output=True, text=True, check=False)
+    if proc.returncode == 0:
+        return True
+    if old is None:
+        os.unlink(dest)
+    else:
+        _write(dest, old)
+    raise RefusedError(
+        f"{dest} was refused by '{entry['check']}' and has been restored; nothing was "
+        f"reloaded. Checker output: {proc.stderr.strip()} {proc.stdout.strip()}"
+    )
+
+
+def _diff(dest: str, before: bytes | None, after: str) -> dict[str, str]:
+    return {
+        "before_header": dest,
+        "after_header": dest,
+        "before": (before or b"").decode("utf-8", "replace"),
+        "after": after,
+    }
+
+
+def main() -> None:
+    """Entry point: pending services, then each file in order; the services to reload."""
+    module = AnsibleModule(
+        argument_spec={
+            "files": {"type": "list", "elements": "dict", "required": True},
+            "loaded_tool": {"type": "path", "required": True},
+        },
+        supports_check_mode=True,
+    )
+    files = module.params["files"]
+    for entry in files:
+        service, check = entry.get("service"), entry.get("check")
+        if (
+            not str(entry.get("dest", "")).startswith("/")
+            or service not in (*SERVICES, None)
+            or (service is None) != (check is None)
+        ):
+            module.fail_json(
+                msg=f"bad entry {entry.get('dest')!r}: an absolute dest, and either a service "
+                f"(one of {SERVICES}) with its check, or neither"
+            )
+    try:
+        reload = set(pending(module.params["loaded_tool"]))
+    except (OSError, RuntimeError) as exc:
+        if not module.check_mode:
+            module.fail_json(msg=str(exc))
+        reload = set()
+    changed_files: list[str] = []
+    diffs: list[dict[str, str]] = []
+    for entry in files:
+        dest = entry["dest"]
+        if module.check_mode:
+            old = _read(dest)
+            if old == entry["content"].encode() and _owner_mode_ok(dest):
+                continue
+            changed_files.append(dest)
+            if entry.get("service"):
+                reload.add(entry["service"])
+            diffs.append(_diff(dest, old, entry["content"]))
+            continue
+        try:
+            before = _read(dest)
+            if put(entry):
+                changed_files.append(dest)
+                if entry.get("service"):
+                    reload.add(entry["service"])
+                diffs.append(_diff(dest, before, entry["content"]))
+        except RefusedError as exc:
+            module.fail_json(msg=str(exc), changed=bool(changed_files), changed_files=changed_files)
+        except OSError as exc:
+            module.fail_json(msg=f"{dest}: {exc}", changed=bool(changed_files))
+    result: dict[str, Any] = {
+        "changed": bool(changed_files) or bool(reload),
+        "reload": [s for s in SERVICES if s in reload],
+        "changed_files": changed_files,
+    }
+    if module._diff and diffs:
+        result["diff"] = diffs
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
