@@ -14,7 +14,7 @@ from opdhost.apply.pipeline import Options, apply
 from opdhost.apply.runner import RunResult, TaskResult
 from opdhost.apply.verify import Verification
 
-from .conftest import PATH, git, make_repo, make_request, write_files
+from .conftest import PATH, git, make_repo, make_request, opdhost, write_files
 
 MOVED = make_request(
     **{"node: web1": "node: web2", "10.203.0.100": "10.203.0.200", "server: db1": "server: db2"}
@@ -181,3 +181,18 @@ def test_a_request_changed_away_from_a_copied_move_is_refused(
     git(root, "commit", "-qam", "disdik: stay")
     with pytest.raises(pipeline.move_phases.MoveStateError, match="is not finished"):
         _apply(root)
+
+
+def test_the_apply_command_says_what_moved(repo: tuple[Path, FakeRunner]) -> None:
+    root, _fake = repo
+    result = opdhost("apply", "--root", str(root), "--verify-wait", "0")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "  move         disdik                   move web1 -> web2 (10.203.0.100 -> " \
+        "10.203.0.200), mariadb db1 -> db2" in result.output  # fmt: skip
+    assert any(line.startswith("prepare: apply.yml on db2,web2: successful in ") for line in lines)
+    assert any(line.startswith("copy: move.yml on db1,db2,web1,web2: successful") for line in lines)
+    assert (
+        "move web1 -> web2 (10.203.0.100 -> 10.203.0.200), mariadb db1 -> db2; 2 files, 30 bytes; "
+        "1 tables, 3 rows; checksums matched; finished" in lines
+    )

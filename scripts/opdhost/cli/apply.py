@@ -32,7 +32,9 @@ def _plan_lines(plan: Plan, work: Work) -> list[str]:
         f"plan: {', '.join(f'{n} {a}' for a, n in plan.summary().items() if n) or 'no changes'}"
     ]
     for c in plan.changes:
-        if c.action.value == "create":
+        if c.move is not None:
+            fields = c.move.describe()
+        elif c.action.value == "create":
             new = {f.field: f.new for f in c.changes}
             fields = f"{new.get('web.node')} {new.get('web.ip')} db {new.get('database.engine')}"
         else:
@@ -54,6 +56,31 @@ def _summary(outcome: Outcome) -> str:
         rows.append([site.site, site.action, result, ",".join(site.nodes), detail])
     table = text_table(["site", "action", "result", "nodes", "step / detail"], rows)
     return f"apply {outcome.run_id}\n{table}"
+
+
+def _move_lines(outcome: Outcome) -> list[str]:
+    """A move's runs and what its copy carried (the record's `phases` and `moves`)."""
+    lines = [
+        f"{p['phase']}: {p['playbook']} on {','.join(p['nodes'])}: {p['status']} in "
+        f"{p['seconds']} s"
+        for p in outcome.phases
+    ]
+    for m in outcome.moves:
+        copy = m.get("copy") or {}
+        files, db = copy.get("files") or {}, copy.get("database") or {}
+        parts = [m["summary"]]
+        if files:
+            parts.append(f"{files.get('files')} files, {files.get('bytes')} bytes")
+        if db:
+            parts.append(f"{db.get('tables')} tables, {db.get('rows')} rows")
+        if files or db:
+            matched = all(x.get("matched") for x in (files, db) if x)
+            parts.append("checksums matched" if matched else "checksums differ")
+        if m.get("resumed"):
+            parts.append(f"resumed: {m['resumed']}")
+        parts.append("finished" if m.get("finished") else "not finished")
+        lines.append("; ".join(parts))
+    return lines
 
 
 class _ProgressLine:
@@ -160,6 +187,8 @@ def apply_command(
     else:
         if outcome.sites:
             click.echo(_summary(outcome))
+        for line in _move_lines(outcome):
+            click.echo(line)
         if outcome.run is not None:
             click.echo(f"ansible: {outcome.run.status} in {outcome.run.seconds:.1f} s")
         click.echo(f"record: {outcome.record_path}")
