@@ -69,12 +69,19 @@ options:
     description: A certificate expiring within this many days is reported for re-issue.
     type: int
     required: true
+  stamp_file:
+    description: The role's node setup stamp, returned as C(stamp) ('' when missing).
+    type: path
 """
 
 RETURN = r"""
 drift:
   description: Site names per aspect (account, dirs, sftp_keys, index, tls, renew, leftover).
   type: dict
+  returned: always
+stamp:
+  description: The content of stamp_file ('' when it is missing or not given).
+  type: str
   returned: always
 """
 
@@ -304,6 +311,17 @@ def probe(params: dict[str, Any]) -> dict[str, list[str]]:
     return drift
 
 
+def read_stamp(params: dict[str, Any]) -> str:
+    """The node setup stamp the role compares with its setup hash (read in the same call)."""
+    if not params.get("stamp_file"):
+        return ""
+    try:
+        with open(params["stamp_file"], encoding="utf-8") as fh:
+            return fh.read(4096)
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
 def main() -> None:
     """Entry point: read the arguments, probe, report; never changes the node."""
     module = AnsibleModule(
@@ -317,10 +335,11 @@ def main() -> None:
             "tls_dir": {"type": "path", "required": True},
             "ca_cert": {"type": "path", "required": True},
             "renew_days": {"type": "int", "required": True},
+            "stamp_file": {"type": "path"},
         },
         supports_check_mode=True,
     )
-    module.exit_json(changed=False, drift=probe(module.params))
+    module.exit_json(changed=False, drift=probe(module.params), stamp=read_stamp(module.params))
 
 
 if __name__ == "__main__":
