@@ -6,7 +6,7 @@
     .venv/bin/python scripts/bench/bench_apply.py --sizes 1 --no-all --bulk 1 10 100
 
 What it measures, in one run, on four containers `opdhost-bench-{web1,db1,ns1,ns2}` (network
-opdhost-bench, 10.216.0.0/22, a web1 pool of 700 addresses; removed at the end unless --keep):
+opdhost-bench, 10.216.0.0/21, a web1 pool of 1,500 addresses; removed at the end unless --keep):
   * adding one hosting, from `opdhost apply` to verified, to fleets of each size (the fleets
     come from synth's request generator, moved onto this platform), `--repeat` times
     in a row (default 2; the best counts, all are printed);
@@ -51,7 +51,7 @@ OPDHOST = Path(sys.executable).parent / "opdhost"
 IMAGE = "localhost/opdhost-node:bookworm"
 NETWORK = "opdhost-bench"
 PREFIX = "opdhost-bench-"
-SUBNET = ipaddress.IPv4Network("10.216.0.0/22")
+SUBNET = ipaddress.IPv4Network("10.216.0.0/21")
 GATEWAY = "10.216.0.1"
 NODES = {
     # SYS_ADMIN and a quota-enabled btrfs at /srv/www, as the lab's web1 (opdhost.lab.quotafs).
@@ -62,7 +62,7 @@ NODES = {
 }
 WWW = quotafs.QuotaFs("bench-web1", "/srv/www")
 POOL_FIRST = ipaddress.IPv4Address("10.216.1.0")
-POOL_SIZE = 700
+POOL_SIZE = 1500  # a fleet of 500, its new hostings and a bulk curve up to 500 in one run
 ZONE = "kab-contoh.go.id"
 
 PLATFORM = f"""---
@@ -417,6 +417,10 @@ def run(
                   file=sys.stderr)  # fmt: skip
         best = min(tries, key=lambda t: float(t["seconds"]))
         figures["sizes"][size] = {**best, "tries_s": [t["seconds"] for t in tries]}
+    if with_all:  # over the sizes' fleet, before the bulk curve adds to it
+        seconds, record = apply(root, "--all")
+        figures["noop_all"] = {"sites": existing, **phases(seconds, record)}
+        print(f"no-change apply --all over {existing}: {seconds:.1f} s", file=sys.stderr)
     for batch in bulk:  # N new hostings merged at once, one apply: the cost per site
         write_sites(root, existing, existing + batch, measured=True)
         seconds, record = apply(root)
@@ -426,10 +430,6 @@ def run(
         }  # fmt: skip
         print(f"{batch} new hostings at once: {seconds:.1f} s ({seconds / batch:.2f} s each)",
               file=sys.stderr)  # fmt: skip
-    if with_all:
-        seconds, record = apply(root, "--all")
-        figures["noop_all"] = {"sites": existing, **phases(seconds, record)}
-        print(f"no-change apply --all over {existing}: {seconds:.1f} s", file=sys.stderr)
     figures["fact_gathering_s"] = round(fact_gathering(root), 1)
     print(json.dumps(figures), file=sys.stderr)
     figures["floor_s"] = round(floor(str(POOL_FIRST + POOL_SIZE - 1)), 1)
@@ -437,7 +437,38 @@ def run(
     figures["ratio_apply_to_floor"] = round(first / figures["floor_s"], 1)
     largest = figures["sizes"][max(sizes)]["seconds"]
     figures["flatness_largest_vs_smallest"] = round(largest / first, 2)
+    figures["targets"] = targets(figures)
     return figures
+
+
+def targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 16's targets, each with this run's figure and whether it is met."""
+    sizes = figures["sizes"]
+    smallest, largest = min(sizes, key=int), max(sizes, key=int)
+    floor_s = figures["floor_s"]
+    rows: list[dict[str, Any]] = []
+
+    def row(what: str, figure: float, unit: str, limit: float) -> None:
+        rows.append({"target": what, "figure": figure, "unit": unit, "limit": limit,
+                     "met": figure <= limit})  # fmt: skip
+
+    for size in sorted({smallest, largest}, key=int):
+        row(f"one new hosting on a fleet of {size}, apply to verified / shell floor",
+            round(sizes[size]["seconds"] / floor_s, 1), "x", 5.0)  # fmt: skip
+    if largest != smallest:
+        row(f"one new hosting at {largest} / at {smallest}",
+            figures["flatness_largest_vs_smallest"], "x", 1.5)  # fmt: skip
+    for batch, bulk in sorted(figures["bulk"].items(), key=lambda kv: int(kv[0])):
+        if int(batch) >= 500:
+            row(f"{batch} new hostings in one apply, verified", bulk["seconds"], "s", 180.0)
+    if "noop_all" in figures and figures["noop_all"]["sites"] >= 500:
+        row(f"no-change apply --all over {figures['noop_all']['sites']}",
+            figures["noop_all"]["seconds"], "s", 60.0)  # fmt: skip
+    for r in rows:
+        verdict = "met" if r["met"] else "NOT met"
+        print(f"target: {r['target']}: {r['figure']} {r['unit']} (limit {r['limit']} "
+              f"{r['unit']}): {verdict}", file=sys.stderr)  # fmt: skip
+    return rows
 
 
 def main() -> None:
