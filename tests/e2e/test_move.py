@@ -12,7 +12,7 @@ apply is killed as soon as the applied state records the copy as verified (betwe
 switch). A row then written on the new server stands for the agency's writes after the
 switch; the re-run must finish the switch without copying again (the row stays).
 
-Cheap on purpose: one module, two sites, the session's converged lab.
+Cheap on purpose: one module, two sites made by one apply, the session's converged lab.
 """
 
 from __future__ import annotations
@@ -75,9 +75,18 @@ def _dig(server: str, name: str) -> str:
     return sh("dig", "+short", f"@{server}", name, "A", check=False).stdout.strip()
 
 
-def test_move_web_and_mariadb_database(platform: Platform) -> None:
+@pytest.fixture(scope="module")
+def sites(platform: Platform) -> Platform:
+    """Both sites at their first place, made by one apply."""
     platform.write(ONE, 178, text=request_text(ONE, 178, "mariadb", node="web1", db_server="db1"))
-    _apply(platform, f"{ONE}: new hosting on web1/db1")
+    text = request_text(TWO, 179, "postgresql", node="web1", db_server="db1")
+    platform.write(TWO, 179, text=text)
+    _apply(platform, f"{ONE} (MariaDB on db1), {TWO} (PostgreSQL on db1): new hostings on web1")
+    return platform
+
+
+def test_move_web_and_mariadb_database(sites: Platform) -> None:
+    platform = sites
     home = f"/srv/www/{ONE}"
     agency = (
         f"printf 'agency page of {ONE}\\n' > {home}/public/index.html && "
@@ -199,10 +208,8 @@ def _kill_runs_of(platform: Platform) -> None:
                 os.kill(int(entry), signal.SIGKILL)
 
 
-def test_interrupted_database_only_move_resumes_without_copying_again(platform: Platform) -> None:
-    text = request_text(TWO, 179, "postgresql", node="web1", db_server="db1")
-    platform.write(TWO, 179, text=text)
-    _apply(platform, f"{TWO}: new hosting on web1, PostgreSQL on db1")
+def test_interrupted_database_only_move_resumes_without_copying_again(sites: Platform) -> None:
+    platform = sites
     _sql(
         "db1",
         "postgresql",
@@ -248,11 +255,9 @@ def test_interrupted_database_only_move_resumes_without_copying_again(platform: 
     assert platform.state()["moves"] == {}
 
 
-def test_decommission_the_moved_sites(platform: Platform) -> None:
-    for site, ip, engine, node, server in ((ONE, 0, "mariadb", "web2", "db2"),
-                                           (TWO, 179, "postgresql", "web1", "db2")):  # fmt: skip
-        path = platform.root / "requests" / "e2e" / f"{site}.yaml"
+def test_decommission_the_moved_sites(sites: Platform) -> None:
+    for site in (ONE, TWO):
+        path = sites.root / "requests" / "e2e" / f"{site}.yaml"
         path.write_text(path.read_text().replace("status: active", "status: decommissioned"))
-        assert ip >= 0 and node and server and engine
-    record = _apply(platform, "e2emove1, e2emove2: decommissioned")
+    record = _apply(sites, f"{ONE}, {TWO}: decommissioned")
     assert all(s["result"] == "ok" for s in record["sites"]), record["sites"]

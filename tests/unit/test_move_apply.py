@@ -72,6 +72,9 @@ def test_prepare_keeps_the_old_place_serving_and_makes_the_new_one(
         "dns_zone_records"
     ]
     assert [e["ip"] for e in _site(nodes, "web2", "bandwidth_sites")] == ["10.203.0.200"]
+    # the new place is already what the switch renders there: the switch does not visit it
+    normal = render([_req(BOTH)], lab_platform).nodes
+    assert nodes["web2"] == normal["web2"] and nodes["db2"] == normal["db2"]
 
 
 def test_prepare_of_a_web_only_move_lets_both_web_nodes_in(lab_platform: Platform) -> None:

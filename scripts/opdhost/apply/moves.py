@@ -30,6 +30,7 @@ from typing import Any
 
 from opdhost.apply.records import AppliedState
 from opdhost.apply.render import Rendered, _bandwidth, _database, _vhost, render
+from opdhost.backup.layout import backup_vars
 from opdhost.errors import OpdhostError
 from opdhost.fleet.model import Engine, Request, Status
 from opdhost.fleet.moves import Move
@@ -90,10 +91,12 @@ def phase_vars(
 
 
 def _append(nodes: dict[str, dict[str, object]], node: str, key: str, entry: object) -> None:
+    """Add a site's entry where the normal render would put it (lists are sorted by site), so
+    a node whose variables end as the normal render's is not visited again by the switch."""
     values = nodes.setdefault(node, {})
     entries = list(values.get(key) or [])  # type: ignore[call-overload]
     entries.append(entry)
-    values[key] = entries
+    values[key] = sorted(entries, key=lambda e: str(e["site"]))
 
 
 def _prepare(
@@ -110,6 +113,12 @@ def _prepare(
         for entry in nodes.get(move.db_from, {}).get("database_sites") or []:  # type: ignore[attr-defined]
             if entry["site"] == new.site:
                 entry["client_hosts"] = sorted({*entry["client_hosts"], new_web})
+    # backed up at the new place from the start (and at the old one until the switch)
+    targets = {move.web_to if move.web else "", move.db_to if move.db else ""} - {""}
+    for node, values in backup_vars([new], p).items():
+        if node in targets:
+            for entry in values["backup_sites"]:  # type: ignore[attr-defined]
+                _append(nodes, node, "backup_sites", entry)
 
 
 def _switch(nodes: dict[str, dict[str, object]], old: Request, move: Move, p: Platform) -> None:
