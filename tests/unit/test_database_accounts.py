@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from tests.unit.modules import load
+from .modules import load
 
 accounts = load("roles/database/module_utils/opdhost_accounts.py", "opdhost_accounts")
 
