@@ -83,6 +83,10 @@ stamp:
   description: The content of stamp_file ('' when it is missing or not given).
   type: str
   returned: always
+ca_present:
+  description: Whether ca_cert exists (a stamped setup without it is not trusted by the role).
+  type: bool
+  returned: always
 """
 
 ASPECTS = ("account", "dirs", "sftp_keys", "index", "tls", "renew", "leftover")
@@ -339,7 +343,12 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    module.exit_json(changed=False, drift=probe(module.params), stamp=read_stamp(module.params))
+    module.exit_json(
+        changed=False,
+        drift=probe(module.params),
+        stamp=read_stamp(module.params),
+        ca_present=os.path.isfile(module.params["ca_cert"]),
+    )
 
 
 if __name__ == "__main__":
