@@ -152,9 +152,15 @@ def test_the_placeholder_is_written_once_and_never_through_a_link(tmp_path: Path
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="writes root-owned files, as on a node")
 def test_check_mode_touches_nothing_and_a_bad_name_is_refused(tmp_path: Path) -> None:
+    longest = "a" * 30  # the longest site name a request may have: its account has 32 characters
     params = {
-        "sites": [SITE, {**SITE, "site": "../etc", "user": "s-etc"}],
-        "fix": {"dirs": ["disdik", "../etc"], "sftp_keys": ["disdik"]},
+        "sites": [
+            SITE,
+            {**SITE, "site": "../etc", "user": "s-etc"},
+            {**SITE, "site": longest, "user": f"s-{longest}"},
+            {**SITE, "site": "dinkes", "user": "s-disdik"},  # another site's account
+        ],
+        "fix": {"dirs": ["disdik", "../etc", longest, "dinkes"], "sftp_keys": ["disdik"]},
         "www_root": str(tmp_path),
         "sftp_group": "opdhost-sftp",
         "keys_dir": str(tmp_path),
@@ -165,8 +171,8 @@ def test_check_mode_touches_nothing_and_a_bad_name_is_refused(tmp_path: Path) ->
         "not_after": "+825d",
     }
     done, errors = sites.make(params, check=True)
-    assert done["dirs"] == ["disdik"] and done["sftp_keys"] == ["disdik"]
-    assert list(errors) == ["../etc"]
+    assert done["dirs"] == ["disdik", longest] and done["sftp_keys"] == ["disdik"]
+    assert sorted(errors) == ["../etc", "dinkes"]
     assert os.listdir(tmp_path) == []
 
 

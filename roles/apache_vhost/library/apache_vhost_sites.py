@@ -305,8 +305,8 @@ def make(params: dict[str, Any], check: bool) -> tuple[dict[str, list[str]], dic
     ca: tuple[Any, Any] | None = None
     for site in params["sites"]:
         name = site["site"]
-        if not SITE_RE.match(name) or not SITE_RE.match(site["user"]):
-            errors[name] = "not a site or account name the role accepts"
+        if not SITE_RE.match(name) or site["user"] != f"s-{name}":  # as tasks/validate.yml
+            errors[name] = "not a site name the role accepts, or an account other than s-<site>"
             continue
         wanted = [a for a in ("account", "dirs", "sftp_keys", "index", "tls") if name in fix[a]]
         if check or not wanted:
