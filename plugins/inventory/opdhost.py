@@ -68,7 +68,7 @@ JINJA_MARKERS = ("{{", "{%", "{#")
 
 
 def _as_in_vars_file(value: Any) -> Any:
-    """The value with its strings trusted, as apply's JSON vars files are loaded.
+    """The value with its strings trusted, as the host_vars files of `opdhost apply` are loaded.
 
     `ansible-inventory --list` prints an untrusted string as `{"__ansible_unsafe": ...}`, and
     AWX would store that dict as the variable's value (community.general issue 8212). The

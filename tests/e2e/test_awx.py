@@ -1,7 +1,7 @@
 """The AWX path on the lab: playbooks/site.yml through the inventory plugin, no opdhost step.
 
 The session fixture has converged the lab through `opdhost apply` (site.yml with every node's
-rendered vars files). An AWX job template runs the same playbook with the variables its
+rendered host_vars files). An AWX job template runs the same playbook with the variables its
 inventory source imported from the opdhost plugin instead (docs/awx.md). Run that way in check
 mode, it must find nothing to change and fail nowhere: the same result as `opdhost apply --all`
 on a converged platform (apart from apt's cache refresh, which depends on the clock only). And

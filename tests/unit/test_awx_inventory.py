@@ -163,8 +163,8 @@ def test_an_invalid_request_fails_loudly_with_file_line_field(tmp_path: Path) ->
         assert finding in done.stderr
 
 
-def test_plays_without_vars_dir_or_plugin_stop_before_touching_a_host(tmp_path: Path) -> None:
-    """hosts.yml alone (no opdhost_vars_dir, no plugin) must not converge with empty defaults."""
+def test_plays_without_rendered_vars_or_plugin_stop_before_touching_a_host(tmp_path: Path) -> None:
+    """hosts.yml alone (no rendered host_vars, no plugin) must not converge with empty defaults."""
     hosts = tmp_path / "hosts.yml"
     hosts.write_text(
         "all:\n  children:\n    web:\n      hosts:\n        web1:\n"

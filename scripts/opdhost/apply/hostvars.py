@@ -1,7 +1,7 @@
 """The variables `opdhost apply --all` gives each node, for an inventory plugin (AWX).
 
 An AWX job template runs playbooks/site.yml from a checkout of this repository with its own
-inventory: no `opdhost apply` writes the per-node vars files first. The repository's inventory
+inventory: no `opdhost apply` writes the per-node host_vars files first. The repository's inventory
 plugin (plugins/inventory/opdhost.py, docs/awx.md) puts each node's variables on the host
 instead, and takes them from here so that they cannot drift from what apply passes: the same
 loading and validation of the request files, the same `render`, and the same
@@ -24,7 +24,7 @@ from opdhost.fleet.review import run_review
 
 
 def converge_vars(root: Path, inventory_dir: Path) -> dict[str, dict[str, Any]]:
-    """Node -> the variables `opdhost apply --all` would write into that node's vars file.
+    """Node -> the variables `opdhost apply --all` would write as that node's host variables.
 
     `root` holds requests/, `inventory_dir` the platform file (group_vars/all/platform.yml).
     The request files are checked as `opdhost validate --no-base` checks them (every file,

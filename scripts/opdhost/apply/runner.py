@@ -324,10 +324,16 @@ def run_playbook(
     expected: int = 0,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> RunResult:
-    """Run playbooks/<playbook> on the inventory; node_vars become one vars file per node.
+    """Run playbooks/<playbook> on the inventory; node_vars become each node's host variables.
 
-    The vars files and extra vars live in a private data dir that is deleted after the run;
-    only the artifact directory (events, stdout, no vars files) is kept under `artifacts`.
+    The node variables are written as `host_vars/<node>.json` beside a second, empty inventory
+    source (`nodes.yml`, after the given one, so its host variables take precedence over the
+    inventory's own). Ansible's host_group_vars plugin parses each file once per run; a play's
+    `vars_files` entry would be parsed again for every task of every node (ansible-core 2.19
+    caches only vaulted vars files), which at 500 sites cost the controller more than half its
+    time (docs/benchmarks.md, issue 16).
+    The files and extra vars live in a private data dir that is deleted after the run; only the
+    artifact directory (events, stdout, no variables) is kept under `artifacts`.
     """
     if not (PLAYBOOK_DIR / playbook).is_file():
         raise RunnerError(f"no playbook {PLAYBOOK_DIR / playbook}")
@@ -336,10 +342,7 @@ def run_playbook(
     collector = _Collector(result, expected, on_progress or (lambda _p: None), inventory)
     private = Path(tempfile.mkdtemp(prefix="opdhost-run-"))
     try:
-        vars_dir = private / "vars"
-        vars_dir.mkdir(mode=0o700)
-        for node, values in (node_vars or {}).items():
-            (vars_dir / f"{node}.json").write_text(json.dumps(values), encoding="utf-8")
+        inventories = [str(inventory.resolve()), _node_inventory(private / "nodes", node_vars)]
         cmdline = "--check --diff" if check else "--diff"
         start = time.monotonic()
         with _outer_or_own_cancel() as is_cancelled:
@@ -347,8 +350,8 @@ def run_playbook(
                 private_data_dir=str(private),
                 project_dir=str(PLAYBOOK_DIR),
                 playbook=playbook,
-                inventory=[str(inventory.resolve())],
-                extravars={**(extravars or {}), "opdhost_vars_dir": str(vars_dir)},
+                inventory=inventories,
+                extravars=extravars or {},
                 limit=",".join(limit) if limit else None,
                 cmdline=cmdline,
                 envvars={
@@ -377,6 +380,20 @@ def run_playbook(
     finally:
         shutil.rmtree(private, ignore_errors=True)
     return result
+
+
+def _node_inventory(directory: Path, node_vars: dict[str, dict[str, Any]] | None) -> str:
+    """An inventory source that adds no host, with each node's variables in host_vars/."""
+    host_vars = directory / "host_vars"
+    host_vars.mkdir(parents=True, mode=0o700)
+    for node, values in (node_vars or {}).items():
+        (host_vars / f"{node}.json").write_text(json.dumps(values), encoding="utf-8")
+    source = directory / "nodes.yml"
+    source.write_text(
+        "# opdhost: no hosts; the rendered variables of the nodes are in host_vars/.\nall: {}\n",
+        encoding="utf-8",
+    )
+    return str(source)
 
 
 @contextmanager
