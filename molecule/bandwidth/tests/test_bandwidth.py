@@ -37,7 +37,9 @@ class Site(NamedTuple):
 SLOW = Site("10.212.0.100", 8, "20M")
 FAST = Site("10.212.0.101", 50, "48M")
 TOLERANCE = 0.10
-APPLY_TASK = "Apply the configuration to the interface"
+APPLY_TASK = "Put the tc configuration in place and apply it"
+SETUP_TASK = "Install tc, the helper, the unit and the hook"
+STAMP = "/etc/opdhost/bandwidth/setup.sha256"
 CONFIG = "/etc/opdhost/bandwidth/eth0.tc"
 APPLY = "/usr/local/sbin/opdhost-bandwidth-apply"
 FAST_CLASS = "1:65"
@@ -121,17 +123,23 @@ def run_converge(extra_vars: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     return done.returncode, dict(json.loads(done.stdout))
 
 
+def task_results(report: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    """The web node's results of the role task called ``name``, in order (an included task
+    file's task appears once per inclusion)."""
+    tasks = [t for t in report["plays"][0]["tasks"] if t["task"]["name"].endswith(name)]
+    return [dict(t["hosts"][WEB_NAME]) for t in tasks if WEB_NAME in t["hosts"]]
+
+
 def task_result(report: dict[str, Any], name: str) -> dict[str, Any]:
-    """The web node's result of the role task called ``name``."""
-    task = next(t for t in report["plays"][0]["tasks"] if t["task"]["name"].endswith(name))
-    return dict(task["hosts"][WEB_NAME])
+    """The web node's last result of the role task called ``name``."""
+    return task_results(report, name)[-1]
 
 
 def converge(sites: list[dict[str, Any]]) -> dict[str, Any]:
     """Re-run the converge with other sites; return the apply helper's JSON."""
     rc, report = run_converge({"bandwidth_sites": sites})
     assert rc == 0, json.dumps(report)[-3000:]
-    return dict(json.loads(task_result(report, APPLY_TASK)["stdout"]))
+    return dict(task_result(report, APPLY_TASK)["apply"])
 
 
 def converge_sites() -> list[dict[str, Any]]:
@@ -280,9 +288,7 @@ def test_a_configuration_tc_refuses_changes_nothing(web: testinfra.host.Host) ->
     rc, report = run_converge({"bandwidth_leaf_qdisc": missing})
 
     assert rc != 0
-    assert "qdisc kind is unknown" in json.dumps(
-        task_result(report, "Render the tc configuration of the interface")
-    )
+    assert "qdisc kind is unknown" in json.dumps(task_result(report, APPLY_TASK))
     assert web.file(CONFIG).content_string == config  # the next boot applies the good one
     after = classes(web)
     assert {c: (v["rate"], v["leaf"]) for c, v in after.items()} == {
@@ -322,7 +328,7 @@ def test_a_full_apply_that_fails_keeps_the_last_good_rules(
         web.check_output("rm -f /usr/local/sbin/tc")
 
     assert rc != 0
-    result = json.loads(task_result(report, APPLY_TASK)["stdout"])
+    result = task_result(report, APPLY_TASK)["apply"]
     assert result["failed"] and result["restored"], result
     assert "No space left on device" in result["msg"]
     assert "the last good configuration is back in force on eth0" in result["msg"]
@@ -392,3 +398,31 @@ def test_restored_after_a_reboot(web: testinfra.host.Host) -> None:
     assert web.service("opdhost-bandwidth@eth0").is_enabled
     live = classes(web)
     assert live["1:64"]["rate"] == "8Mbit" and live["1:65"]["rate"] == "50Mbit", live
+
+
+def test_a_narrowed_run_on_a_stamped_node_is_one_call(web: testinfra.host.Host) -> None:
+    """A run for some sites (opdhost apply of one change) writes and applies in the call that
+    reads the setup stamp; without the stamp (or with another setup) it checks the setup first."""
+    faster = [{**s, "bandwidth_mbit": 12} if s["site"] == "disdik" else s for s in converge_sites()]
+    stamp = web.file(STAMP).content_string  # written by the full converges above
+
+    rc, report = run_converge({"bandwidth_sites": faster, "bandwidth_only": ["disdik"]})
+
+    assert rc == 0, json.dumps(report)[-3000:]
+    calls = [r for r in task_results(report, APPLY_TASK) if not r.get("skipped")]
+    assert len(calls) == 1, calls
+    assert calls[0]["changed"] and not calls[0]["setup_needed"], calls
+    assert calls[0]["apply"]["action"] == "update", calls
+    assert task_result(report, SETUP_TASK).get("skipped")
+    assert classes(web)["1:64"]["rate"] == "12Mbit"
+
+    web.check_output(f"rm {STAMP}")  # as after a run that died before its end
+    rc, report = run_converge({"bandwidth_sites": converge_sites(), "bandwidth_only": ["disdik"]})
+
+    assert rc == 0, json.dumps(report)[-3000:]
+    first, second = task_results(report, APPLY_TASK)
+    assert first["setup_needed"] and not first["changed"], first
+    assert not task_result(report, SETUP_TASK).get("skipped")
+    assert second["changed"] and not second["setup_needed"], second
+    assert classes(web)["1:64"]["rate"] == "8Mbit"
+    assert web.file(STAMP).content_string == stamp
