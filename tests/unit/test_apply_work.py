@@ -46,6 +46,8 @@ def test_first_apply_converges_every_node_with_every_site(lab: Platform) -> None
     assert work.playbook == "site.yml"
     assert work.limit == ["db1", "db2", "ns1", "ns2", "web1", "web2"]  # web2, db2: no site yet
     assert work.node_vars["web1"]["apache_vhost_only"] == []  # [] = every site
+    # the DNS nodes too: [] makes dns_zone check (and stamp) its node setup
+    assert work.node_vars["ns1"]["dns_zone_only"] == work.node_vars["ns2"]["dns_zone_only"] == []
 
 
 def test_nothing_changed_visits_no_node(lab: Platform) -> None:
@@ -64,6 +66,9 @@ def test_one_new_hosting_touches_only_its_site_on_its_nodes(lab: Platform) -> No
     assert work.limit == ["db1", "ns1", "web1"]  # ns2 transfers the new record from ns1
     assert work.node_vars["web1"]["apache_vhost_only"] == ["baru"]
     assert work.node_vars["db1"]["database_only"] == ["baru"]
+    # a narrowed zone run: the primary skips its stamped node setup, the zone is still whole
+    assert work.node_vars["ns1"]["dns_zone_only"] == ["baru"]
+    assert len(work.node_vars["ns1"]["dns_zone_records"]) == 42  # an A and a www CNAME each
     assert len(work.node_vars["web1"]["apache_vhost_sites"]) == 21  # node-wide files: all
     assert work.changed_sites == ["baru"]
 
@@ -105,6 +110,22 @@ def test_all_converges_every_site_on_every_node(lab: Platform) -> None:
     work = plan_work(render(fleet, lab).nodes, state, everything=True)
     assert work.playbook == "site.yml" and len(work.limit) == 6
     assert work.node_vars["db1"]["database_only"] == []
+    assert work.node_vars["ns1"]["dns_zone_only"] == work.node_vars["ns2"]["dns_zone_only"] == []
+
+
+def test_a_visited_secondary_always_checks_its_node_setup(lab: Platform) -> None:
+    """The secondaries get no records (they transfer them), so nothing narrows their run: a
+    change that visits one (here a secondary's address, a setting) gives it dns_zone_only: []."""
+    fleet = [_request("satu", 150)]
+    state = _applied(plan_work(render(fleet, lab).nodes, AppliedState(), everything=False))
+    rendered = render([*fleet, _request("baru", 190)], lab).nodes
+    now = {node: dict(values) for node, values in rendered.items()}
+    for node in ("ns1", "ns2"):
+        now[node]["dns_zone_secondaries"] = ["10.203.0.33"]
+    work = plan_work(now, state, everything=False)
+    assert "ns2" in work.limit and work.node_vars["ns2"]["dns_zone_only"] == []
+    # the primary: a site changed too, so the list is narrowed; its stamp covers the setting
+    assert work.node_vars["ns1"]["dns_zone_only"] == ["baru"]
 
 
 def test_failed_database_node_keeps_its_work_pending(lab: Platform) -> None:

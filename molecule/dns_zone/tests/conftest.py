@@ -101,11 +101,12 @@ class Run:
         return int(match.group(1))
 
 
-def converge(extra: dict[str, Any], *args: str) -> Run:
+def converge(extra: dict[str, Any], *args: str, packages: bool = False) -> Run:
     """Run converge.yml against the scenario's containers with extra vars (records etc.).
 
     The packages are in place since molecule's converge (and its idempotence run re-checked
-    them), so these runs skip the apt task, as a zone-only run on installed servers may.
+    them), so these runs skip the apt task, as a zone-only run on installed servers may (such a
+    run writes no node setup stamp); `packages=True` keeps it, as opdhost runs the role.
     """
     ephemeral = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
@@ -121,8 +122,7 @@ def converge(extra: dict[str, Any], *args: str) -> Run:
             str(SCENARIO / "converge.yml"),
             "-e",
             f"@{handle.name}",
-            "--skip-tags",
-            "dns_zone_packages",
+            *(() if packages else ("--skip-tags", "dns_zone_packages")),
             *args,
         ],
         capture_output=True,

@@ -54,6 +54,10 @@ ONLY_KEYS = {
     "backup_sites": "backup_only",
     "bandwidth_sites": "bandwidth_only",
     "database_sites": "database_only",
+    # The zone is always rendered whole; dns_zone_only only tells the role whether the run is
+    # narrowed (its node setup is then skipped once stamped). A secondary's records are empty
+    # (render.py), so it always gets [] and checks its setup whenever it is visited.
+    "dns_zone_records": "dns_zone_only",
 }
 """Per role: its site list, and the list naming the sites a run touches (`[]` = all)."""
 SITE_LISTS = ("apache_vhost_sites", "bandwidth_sites", "database_sites", "dns_zone_records")
