@@ -289,6 +289,9 @@ def main() -> None:
             if p["state"] == "present" and storage_mb < 1:
                 module.fail_json(msg=f"{site}: storage_mb must be at least 1")
         if p["state"] == "present":
+            # Refuses a node without quotas even with nothing to make (a narrowed run calls
+            # this step without the probe: tasks/sites_present.yml).
+            preflight(www_root)
             if module.check_mode:
                 module.exit_json(changed=bool(batch), converted=[])
             changed, converted = False, []
