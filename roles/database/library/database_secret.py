@@ -6,11 +6,15 @@ line), a file that exists is never rewritten (re-runs keep the password), check 
 what would be created without writing, and one call covers every site of a run (each module
 call through the podman/ssh connection costs seconds). The file name, directory rules and
 password format are the contract in module_utils/opdhost_secrets.py.
+
+The same call reads the role's node setup stamp (tasks/main.yml), so a run narrowed to some
+sites learns whether it may skip the node setup without a remote call of its own.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]  # no stubs
@@ -59,6 +63,29 @@ options:
     description: Random bytes in a new password.
     type: int
     default: 24
+  setup_stamp_file:
+    description:
+      - The role's node setup stamp (one line, the sha256 of the setup, root 0600). Read, never
+        written here; a stamp of another setup is removed (not in check mode), so a run that
+        checks the setup and dies before its end leaves none. Not with I(read).
+    type: path
+  setup_stamp:
+    description: The sha256 this run's setup would stamp; compared with I(setup_stamp_file).
+    type: str
+    default: ""
+  setup_sockets:
+    description:
+      - Unix sockets that must exist for the stamp to stand (the engines' servers are up).
+    type: list
+    elements: path
+    default: []
+  mtimes_of:
+    description:
+      - Files whose modification time (seconds since the epoch, as a float) is returned in
+        I(mtimes), for the role to compare with the time the server last loaded them.
+    type: list
+    elements: path
+    default: []
 """
 
 RETURN = r"""
@@ -80,12 +107,57 @@ missing:
   description: C(<engine>-<site>) names of I(read) without a readable password file.
   type: list
   returned: always
+setup_stamped:
+  description:
+    - True when I(setup_stamp_file) holds I(setup_stamp) and every socket of I(setup_sockets)
+      exists; false without I(setup_stamp_file).
+  type: bool
+  returned: always
+mtimes:
+  description: Path to modification time of each file of I(mtimes_of), null when it is missing.
+  type: dict
+  returned: always
 """
 
 
 def pairs(entries: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """The (engine, site) of each entry."""
     return [(str(e.get("engine")), str(e.get("site"))) for e in entries]
+
+
+def is_socket(path: str) -> bool:
+    """Whether a Unix socket exists at the path (a stopped server removes its socket)."""
+    try:
+        return stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def mtimes(paths: list[str]) -> dict[str, float | None]:
+    """Each file's modification time, None for a file that is missing."""
+    out: dict[str, float | None] = {}
+    for path in paths:
+        try:
+            out[path] = os.stat(path).st_mtime
+        except OSError:
+            out[path] = None
+    return out
+
+
+def setup_stamped(path: str | None, expected: str, sockets: list[str], check: bool) -> bool:
+    """Whether the stamp is this setup's and the servers are up; a foreign stamp is removed."""
+    if not path or not expected:
+        return False
+    try:
+        with open(path, encoding="ascii") as handle:
+            found = handle.read().strip()
+    except (OSError, UnicodeDecodeError):
+        return False
+    if found != expected:
+        if not check:
+            os.unlink(path)
+        return False
+    return all(is_socket(s) for s in sockets)
 
 
 def main() -> None:
@@ -96,8 +168,16 @@ def main() -> None:
             "absent": {"type": "list", "elements": "dict", "default": []},
             "read": {"type": "list", "elements": "dict", "default": []},
             "nbytes": {"type": "int", "default": 24},
+            "setup_stamp_file": {"type": "path"},
+            "setup_stamp": {"type": "str", "default": ""},
+            "setup_sockets": {"type": "list", "elements": "path", "default": []},
+            "mtimes_of": {"type": "list", "elements": "path", "default": []},
         },
-        mutually_exclusive=[("read", "present"), ("read", "absent")],
+        mutually_exclusive=[
+            ("read", "present"),
+            ("read", "absent"),
+            ("read", "setup_stamp_file"),
+        ],
         supports_check_mode=True,
     )
     directory: str = module.params["directory"]
@@ -122,10 +202,22 @@ def main() -> None:
             else:
                 passwords[engine][site] = password
         module.exit_json(
-            changed=False, passwords=passwords, created=[], removed=[], missing=sorted(missing)
+            changed=False,
+            passwords=passwords,
+            created=[],
+            removed=[],
+            missing=sorted(missing),
+            setup_stamped=False,
+            mtimes=mtimes(module.params["mtimes_of"]),
         )
 
     changed = ensure_directory(directory, check)
+    stamped = setup_stamped(
+        module.params["setup_stamp_file"],
+        module.params["setup_stamp"],
+        module.params["setup_sockets"],
+        check,
+    )
     created: list[str] = []
     removed: list[str] = []
     for engine, site in present:
@@ -150,6 +242,8 @@ def main() -> None:
         created=created,
         removed=removed,
         missing=[],
+        setup_stamped=stamped,
+        mtimes=mtimes(module.params["mtimes_of"]),
     )
 
 
