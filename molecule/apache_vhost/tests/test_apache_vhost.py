@@ -72,6 +72,15 @@ def test_php_runs_as_the_site_user(node: testinfra.host.Host) -> None:
     assert "[opdhost-bappeda]" not in pools, "suspended sites run no PHP"
 
 
+def test_php_fpm_can_hold_a_pool_for_every_site_of_a_full_node(node: testinfra.host.Host) -> None:
+    """One listening socket per pool in the master: under systemd's default 1,024 open files
+    PHP-FPM failed to start from about its 1,016th pool (seen on the benchmark's fleet of 1,113)."""
+    master = node.check_output("systemctl show -p MainPID --value php8.2-fpm").strip()
+    limits = node.file(f"/proc/{master}/limits").content_string
+    soft = re.search(r"^Max open files\s+(\d+)", limits, re.MULTILINE)
+    assert soft is not None and int(soft.group(1)) >= 2 * 2000, limits  # the platform's capacity
+
+
 def test_one_site_cannot_read_another(node: testinfra.host.Host) -> None:
     page = fetch(node, f"disdik.{ZONE}", DISDIK[1], https=True, path="/peek.php")
     assert page.body.strip() == "DENIED"
