@@ -138,6 +138,36 @@ def test_database_node_down_fails_that_site_then_converges(platform: Platform) -
     assert _site(record, "e2edb")["result"] == "ok"
 
 
+def test_a_database_the_web_node_cannot_reach_fails_the_verification_not_the_run(
+    platform: Platform,
+) -> None:
+    """The login check runs in the apply run's last play (playbooks/apply.yml): a refused or
+    unreachable database is the site's verification failure, with the reason, while the run
+    itself converged everything; the next apply checks the site again."""
+    platform.write("e2enet", 193)
+    platform.commit("e2enet: new hosting")
+    on_node("web1", "ip route add blackhole 10.203.0.21/32", check=True)
+    try:
+        rc, record, out = platform.apply()
+    finally:
+        on_node("web1", "ip route del blackhole 10.203.0.21/32", check=True)
+    assert rc == 1, out
+    assert record is not None and record["result"] == "failed"
+    assert record["ansible"]["status"] == "successful", record["ansible"]
+    assert record["verification"]["db_artifact_dir"] is None, "checked by a run of its own"
+    site = _site(record, "e2enet")
+    assert site["result"] == "failed" and site["step"].startswith("verify"), site
+    db = next(c for c in record["verification"]["checks"] if c["what"] == "db")
+    assert not db["ok"] and "10.203.0.21" in db["detail"], db
+    web = {c["what"]: c["ok"] for c in record["verification"]["checks"] if c["what"] != "db"}
+    assert all(web.values()), web
+    rc, record, out = platform.apply()
+    assert rc == 0, out
+    assert record is not None and _site(record, "e2enet")["result"] == "ok"
+    db = next(c for c in record["verification"]["checks"] if c["what"] == "db")
+    assert db["ok"] and db["detail"].endswith("from web1: accepted"), db
+
+
 def test_interrupted_apply_finishes_when_run_again(platform: Platform) -> None:
     platform.write("e2eint", 192, engine="none")
     platform.commit("e2eint: new hosting")

@@ -40,7 +40,7 @@ from opdhost.apply.runner import (
     run_playbook,
 )
 from opdhost.apply.state import StateStore, state_store
-from opdhost.apply.verify import Verification, verify
+from opdhost.apply.verify import LOGIN_TASK, Verification, db_targets, verify
 from opdhost.errors import FindingsError, GitError, OpdhostError, Severity, has_errors
 from opdhost.fleet import moves as fleet_moves
 from opdhost.fleet.model import Request
@@ -470,16 +470,25 @@ def _execute(ctx: _Context, plan: Plan, work: Work, requests: list[Request]) -> 
     verification: Verification | None = None
     if work.limit:
         progress_key = f"{work.playbook}:{','.join(work.limit)}:{len(work.changed_sites)}"
+        # The run's last play does verification's database check of the touched sites (the
+        # logins of any site it did not reach are checked by verify() itself).
+        changed = set(work.changed_sites)
+        touched = [r for r in requests if r.site in changed]
+        checks = (
+            {} if ctx.options.check else {"opdhost_verify_db": db_targets(touched, ctx.platform)}
+        )
         run = run_playbook(
             work.playbook,
             ctx.inventory,
             node_vars=work.node_vars,
+            extravars=checks,
             limit=work.limit,
             check=ctx.options.check,
             artifacts=artifacts,
             ident=run_id,
             expected=ctx.records.expected_results(progress_key),
             on_progress=ctx.on_progress,
+            capture=frozenset({LOGIN_TASK}),
         )
         if cancelled():
             run.status = "canceled"  # a signal after Ansible ended: record nothing as applied
@@ -496,6 +505,7 @@ def _execute(ctx: _Context, plan: Plan, work: Work, requests: list[Request]) -> 
             artifacts=artifacts,
             ident=f"{run_id}-verify",
             wait=ctx.options.verify_wait,
+            reported=run,
         )
         sites = _attribute(plan, work, run, verification, ctx.options.check)
     if not ctx.options.check:
@@ -526,6 +536,7 @@ def _record(ctx: _Context, o: Outcome, started: str) -> dict[str, Any]:
             "seconds": round(o.run.seconds, 1),
             "artifact_dir": o.run.artifact_dir,
             "stats": o.run.stats,
+            "module_cache": o.run.module_cache,
         }
     checks = None
     if o.verification is not None:

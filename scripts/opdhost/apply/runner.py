@@ -27,6 +27,7 @@ from typing import Any
 
 import ansible_runner
 
+from opdhost.apply import module_cache
 from opdhost.errors import OpdhostError
 
 PLAYBOOK_DIR = Path(__file__).resolve().parents[3] / "playbooks"  # scripts/opdhost/apply/
@@ -83,6 +84,9 @@ class RunResult:
     changes: list[TaskResult] = field(default_factory=list)  # every changed (or would-change)
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
     results: int = 0
+    module_cache: str = ""  # the keyed payload directory, or "off: <why>" (module_cache.py)
+    # The result of each `capture` task, by task and host (no_log results are never kept).
+    captured: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def failed_hosts(self) -> set[str]:
@@ -190,9 +194,11 @@ class _Collector:
         expected: int,
         on_progress: Callable[[Progress], None],
         inventory: Path | None = None,
+        capture: frozenset[str] = frozenset(),
     ):
         self.result = result
         self.inventory = inventory
+        self.capture = capture
         self.expected = expected
         self.on_progress = on_progress
         self.play = ""
@@ -207,6 +213,7 @@ class _Collector:
         elif kind in _RESULT_EVENTS:
             self.result.results += 1
             self._record(kind, data)
+            self._capture(kind, data)
             self._progress(data)
         elif kind in ("runner_item_on_ok", "runner_item_on_failed"):
             self._record_item(kind, data)
@@ -214,6 +221,15 @@ class _Collector:
             self._record_diff(data)
             self._record_change(kind, data)
         return True
+
+    def _capture(self, kind: str, data: dict[str, Any]) -> None:
+        task = str(data.get("task", ""))
+        res = data.get("res")
+        if task not in self.capture or kind == "runner_on_skipped" or not isinstance(res, dict):
+            return
+        if res.get("censored"):
+            return  # no_log: nothing of it leaves Ansible
+        self.result.captured.setdefault(task, {})[str(data.get("host", ""))] = res
 
     def _record_change(self, kind: str, data: dict[str, Any]) -> None:
         """A result that changed something (in check mode: would have): drift, per site."""
@@ -323,6 +339,7 @@ def run_playbook(
     ident: str,
     expected: int = 0,
     on_progress: Callable[[Progress], None] | None = None,
+    capture: frozenset[str] = frozenset(),
 ) -> RunResult:
     """Run playbooks/<playbook> on the inventory; node_vars become each node's host variables.
 
@@ -334,13 +351,17 @@ def run_playbook(
     time (docs/benchmarks.md, issue 16).
     The files and extra vars live in a private data dir that is deleted after the run; only the
     artifact directory (events, stdout, no variables) is kept under `artifacts`.
+    The whole result of the tasks named in `capture` (ok or failed, per host) is kept in
+    `captured`: for results a caller reads itself (verification's database logins).
     """
     if not (PLAYBOOK_DIR / playbook).is_file():
         raise RunnerError(f"no playbook {PLAYBOOK_DIR / playbook}")
     artifacts.mkdir(parents=True, exist_ok=True)
     result = RunResult(playbook, "failed", 1, 0.0, str(artifacts / ident))
-    collector = _Collector(result, expected, on_progress or (lambda _p: None), inventory)
+    collector = _Collector(result, expected, on_progress or (lambda _p: None), inventory, capture)
     private = Path(tempfile.mkdtemp(prefix="opdhost-run-"))
+    cache = module_cache.prepare(REPO)
+    result.module_cache = str(cache.directory) if cache.directory else f"off: {cache.why_not}"
     try:
         inventories = [str(inventory.resolve()), _node_inventory(private / "nodes", node_vars)]
         cmdline = "--check --diff" if check else "--diff"
@@ -364,6 +385,7 @@ def run_playbook(
                     "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
                     "ANSIBLE_NOCOLOR": "1",
                     "PATH": _search_path(),
+                    **_module_cache_env(cache),
                 },
                 settings={"pexpect_timeout": 1, "suppress_ansible_output": True},
                 artifact_dir=str(artifacts),
@@ -380,6 +402,17 @@ def run_playbook(
     finally:
         shutil.rmtree(private, ignore_errors=True)
     return result
+
+
+def _module_cache_env(cache: module_cache.ModuleCache) -> dict[str, str]:
+    """The callback that links the run's module payloads to the keyed cache, when there is one."""
+    if cache.directory is None:
+        return {}
+    return {
+        "ANSIBLE_CALLBACK_PLUGINS": str(REPO / "plugins" / "callback"),
+        "ANSIBLE_CALLBACKS_ENABLED": module_cache.CALLBACK,
+        module_cache.CALLBACK_ENV: str(cache.directory),
+    }
 
 
 def _node_inventory(directory: Path, node_vars: dict[str, dict[str, Any]] | None) -> str:

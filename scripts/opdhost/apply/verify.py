@@ -3,8 +3,9 @@
 Its name (and aliases) resolve at every DNS server of the platform to its IP (dnspython,
 asked directly, no recursion); HTTP and HTTPS answer on its IP for its name (HTTPS with SNI,
 the certificate naming the site); its database accepts its user from its web node with the
-site's own credentials file, as the agency's code would (through ansible-runner,
-playbooks/verify_db.yml: the password never leaves the web node). Secondaries
+site's own credentials file, as the agency's code would (through Ansible,
+playbooks/tasks/verify_db_login.yml: the password never leaves the web node; the apply run's
+last play does it for the nodes it reached, playbooks/verify_db.yml for the rest). Secondaries
 and Apache reloads take a moment, so each check retries until a deadline.
 """
 
@@ -38,7 +39,8 @@ without it came from another vhost (the catch-all, when the site's vhost is not 
 # Where apache_vhost keeps a site's credentials file (apache_vhost_www_root's default, which
 # the platform does not change; documents.yml's credentials_file names the same path).
 CREDENTIALS_FILE = "/srv/www/{site}/private/db.env"
-DB_REPORT_TASK = "Report each hosting's database connection"  # the task in verify_db.yml
+LOGIN_TASK = "Log in to every checked site's database at once, with its credentials file"
+"""The task of playbooks/tasks/verify_db_login.yml whose result (`outcomes`) verify reads."""
 
 
 @dataclass(frozen=True)
@@ -249,27 +251,39 @@ def verify(
     artifacts: Path,
     ident: str,
     wait: float = 30.0,
+    reported: RunResult | None = None,
 ) -> Verification:
-    """Run every check of the given (changed) sites; DNS/HTTP in threads, DB in one run."""
+    """Run every check of the given (changed) sites; DNS/HTTP in threads, DB in one run.
+
+    `reported` is the apply run when it was given `db_targets()` as `opdhost_verify_db` and
+    captured LOGIN_TASK: its last play logged in already (playbooks/apply.yml), and what it
+    found counts. Only the sites it has no answer for (a web node the run did not reach, or not
+    in its limit) get a run of playbooks/verify_db.yml.
+    """
     result = Verification()
     if not requests:
         return result
     start = time.monotonic()
     targets = db_targets(requests, platform)
+    answered = [t for t in targets if reported is not None and _answer(reported, t) is not None]
+    rest = [t for t in targets if t not in answered]
     with ThreadPoolExecutor(max_workers=8) as pool:
         futures = [pool.submit(_site_checks, r, platform, wait) for r in requests]
-        if targets:
-            limit = sorted({t["web_node"] for t in targets})
+        if reported is not None:
+            result.checks.extend(_db_checks(answered, reported))
+        if rest:
+            limit = sorted({t["web_node"] for t in rest})
             run = run_playbook(
                 "verify_db.yml",
                 inventory,
-                extravars={"opdhost_verify_db": targets},
+                extravars={"opdhost_verify_db": rest},
                 limit=limit,
                 artifacts=artifacts,
                 ident=ident,
+                capture=frozenset({LOGIN_TASK}),
             )
             result.db_run = run
-            result.checks.extend(_db_checks(targets, run))
+            result.checks.extend(_db_checks(rest, run))
         for f in futures:
             result.checks.extend(f.result())
     result.checks.sort(key=lambda c: (c.site, c.what))
@@ -277,18 +291,41 @@ def verify(
     return result
 
 
+def _answer(run: RunResult, t: dict[str, str]) -> Check | None:
+    """The site's `db` check from what the run's login task on its web node said, or None.
+
+    A login task that failed on that node as a whole (no driver, unreachable node) answers for
+    each of its sites with its own message.
+    """
+    res = run.captured.get(LOGIN_TASK, {}).get(t["web_node"])
+    if res is None:
+        return None
+    if res.get("failed") or res.get("unreachable"):
+        why = str(res.get("msg") or "failed")[:240]
+        return Check(t["site"], "db", False, f"not checked ({t['web_node']}: {why})")
+    outcome = (res.get("outcomes") or {}).get(t["site"])
+    if not isinstance(outcome, dict):
+        return None
+    if outcome.get("ok"):
+        what = f"{t['engine']} {t['name']} as {t['user']} from {t['web_node']}"
+        return Check(t["site"], "db", True, f"{what}: accepted")
+    return Check(
+        t["site"],
+        "db",
+        False,
+        f"{t['engine']} database {t['name']} on {t['db_node']}, user {t['user']} from "
+        f"{t['web_node']} with {t['credentials_file']}: {str(outcome.get('error'))[:240]}",
+    )
+
+
 def _db_checks(targets: list[dict[str, str]], run: RunResult) -> list[Check]:
-    reports = {
-        i.item: i for i in run.items if i.task == "Report each hosting's database connection"
-    }
+    """One `db` check per target from the run's login task; without an answer, why (the run's
+    failures)."""
     out = []
     for t in targets:
-        item = reports.get(t["site"])
-        if item is None:
+        check = _answer(run, t)
+        if check is None:
             why = "; ".join(f"{f.host}: {f.task}: {f.message}" for f in run.failures)
-            out.append(Check(t["site"], "db", False, f"not checked ({why or run.status})"))
-        else:
-            what = f"{t['engine']} {t['name']} as {t['user']} from {t['web_node']}"
-            detail = item.message if item.failed else f"{what}: accepted"
-            out.append(Check(t["site"], "db", not item.failed, detail))
+            check = Check(t["site"], "db", False, f"not checked ({why or run.status})")
+        out.append(check)
     return out

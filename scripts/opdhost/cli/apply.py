@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from opdhost.apply import module_cache
 from opdhost.apply.pipeline import GuardError, Options, Outcome, Work, apply
 from opdhost.apply.records import records_root
 from opdhost.apply.runner import Progress
@@ -182,6 +183,9 @@ def apply_command(
         for host, task, text in outcome.run.diffs:
             say(f"--- {host}: {task}")
             say(text)
+    cache = outcome.run.module_cache if outcome.run is not None else ""
+    if cache.startswith("off: ") and module_cache.ENV not in cache:
+        click.echo(f"warning: module payload cache not used: {cache[5:]} (docs/apply.md)", err=True)
     if as_json:
         click.echo(json.dumps(outcome.record, indent=2))
     else:
