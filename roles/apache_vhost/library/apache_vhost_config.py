@@ -7,6 +7,8 @@ them. Done with a template task, a checker command and a cleanup task per file, 
 "which service has not loaded its file" probe, that was twelve remote calls on the critical
 path of one new hosting (issue 16, docs/benchmarks.md); this module does the same in one:
 
+0. with addresses, adds the touched sites' IPs to the site interface and names the stale ones
+   (module_utils/opdhost_site_addresses.py; a call of its own before);
 1. asks `opdhost-loaded pending` which services run another configuration than the one on
    disk (a run interrupted between writing a file and reloading its service);
 2. for each file, in order: when the rendered content differs, keeps the current file, writes
@@ -14,7 +16,12 @@ path of one new hosting (issue 16, docs/benchmarks.md); this module does the sam
    refuses it puts the previous file back (or removes a file that had none) and stops with
    the checker's output: nothing is reloaded, the running services keep what they had;
 3. returns the services to reload: those whose file changed, and the pending ones. The role
-   notifies its handlers with them (check, reload, record), once per service per run.
+   notifies its handlers with them (check, reload, record), once per service per run;
+4. or, with reload (a run on a node whose setup is stamped), runs `opdhost-loaded
+   reload-pending` itself once every file is in place: each service whose configuration on
+   disk is not the one it loaded (this run's files, the site certificates, an interrupted
+   run's) is checked, reloaded and recorded in this same call, the handler's work without a
+   remote call of its own (issue 16). A refusal fails the call with the checker's output.
 
 In check mode it reports the changes (with the diffs under --diff) and writes nothing.
 """
@@ -28,6 +35,13 @@ import tempfile
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.opdhost_site_addresses import (  # type: ignore[import-not-found]  # role module_utils
+    OPTIONS as ADDRESS_OPTIONS,
+)
+from ansible.module_utils.opdhost_site_addresses import (
+    AddressError,
+    sync,
+)
 
 DOCUMENTATION = r"""
 module: apache_vhost_config
@@ -42,9 +56,23 @@ options:
     elements: dict
     required: true
   loaded_tool:
-    description: The opdhost-loaded script (pending / record).
+    description: The opdhost-loaded script (pending / reload-pending).
     type: path
     required: true
+  addresses:
+    description:
+      - The site addresses, first (module_utils/opdhost_site_addresses.py) - C(interface),
+        C(prefix), C(label) (<interface>:opd), C(add) (the touched sites' addresses, added when
+        missing, in one C(ip -batch)) and C(served) (every served site's address; a labelled
+        address not in it is returned in I(stale), never removed here).
+    type: dict
+  reload:
+    description:
+      - Once every file is in place, reload (through C(loaded_tool reload-pending)) each service
+        whose configuration is not the loaded one, instead of leaving it to the handlers.
+        Never in check mode.
+    type: bool
+    default: false
 """
 
 RETURN = r"""
@@ -53,6 +81,15 @@ reload:
   type: list
 changed_files:
   description: The files written (or in check mode, that would be).
+  type: list
+reloaded:
+  description: With reload, the services reloaded by this call, in the order they were.
+  type: list
+added:
+  description: With addresses, the addresses added (or in check mode, that would be).
+  type: list
+stale:
+  description: With addresses, the labelled addresses no served site uses.
   type: list
 """
 
@@ -103,6 +140,23 @@ def pending(tool: str) -> list[str]:
     return [s for s in proc.stdout.split() if s in SERVICES]
 
 
+def reload_pending(tool: str, checked: list[str]) -> list[str]:
+    """Check, reload and record every pending service; the services reloaded, in order.
+
+    `checked`: the services whose file this call has just written and had checked; they are
+    reloaded without a second check of the same file (PHP-FPM's parses every pool).
+    """
+    proc = subprocess.run(
+        [tool, "reload-pending", *checked], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"{tool} reload-pending refused or failed; the services keep their previous "
+            f"configuration: {proc.stderr.strip()} {proc.stdout.strip()}"
+        )
+    return [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("reloaded ")]
+
+
 def put(entry: dict[str, Any]) -> bool:
     """Write one file if its content (or owner and mode) differs; check it; put back if refused."""
     dest, new = entry["dest"], entry["content"].encode()
@@ -134,16 +188,7 @@ def _diff(dest: str, before: bytes | None, after: str) -> dict[str, str]:
     }
 
 
-def main() -> None:
-    """Entry point: pending services, then each file in order; the services to reload."""
-    module = AnsibleModule(
-        argument_spec={
-            "files": {"type": "list", "elements": "dict", "required": True},
-            "loaded_tool": {"type": "path", "required": True},
-        },
-        supports_check_mode=True,
-    )
-    files = module.params["files"]
+def _refuse_bad_entries(module: AnsibleModule, files: list[dict[str, Any]]) -> None:
     for entry in files:
         service, check = entry.get("service"), entry.get("check")
         if (
@@ -155,13 +200,16 @@ def main() -> None:
                 msg=f"bad entry {entry.get('dest')!r}: an absolute dest, and either a service "
                 f"(one of {SERVICES}) with its check, or neither"
             )
-    try:
-        reload = set(pending(module.params["loaded_tool"]))
-    except (OSError, RuntimeError) as exc:
-        if not module.check_mode:
-            module.fail_json(msg=str(exc))
-        reload = set()
+
+
+def _put_all(
+    module: AnsibleModule, files: list[dict[str, Any]], reload: set[str], added: list[str]
+) -> tuple[list[str], list[str], list[dict[str, str]]]:
+    """Each file in order (reported only in check mode); the files changed, the services whose
+    file was written and accepted by its checker, the diffs. `reload` gains the services whose
+    file changed. A refusal or an error fails the module."""
     changed_files: list[str] = []
+    checked: list[str] = []
     diffs: list[dict[str, str]] = []
     for entry in files:
         dest = entry["dest"]
@@ -180,16 +228,56 @@ def main() -> None:
                 changed_files.append(dest)
                 if entry.get("service"):
                     reload.add(entry["service"])
+                    checked.append(entry["service"])
                 diffs.append(_diff(dest, before, entry["content"]))
         except RefusedError as exc:
-            module.fail_json(msg=str(exc), changed=bool(changed_files), changed_files=changed_files)
+            module.fail_json(
+                msg=str(exc), changed=bool(changed_files or added), changed_files=changed_files
+            )
         except OSError as exc:
-            module.fail_json(msg=f"{dest}: {exc}", changed=bool(changed_files))
+            module.fail_json(msg=f"{dest}: {exc}", changed=bool(changed_files or added))
+    return changed_files, checked, diffs
+
+
+def main() -> None:
+    """Entry point: addresses, pending services, each file in order; reload or name them."""
+    module = AnsibleModule(
+        argument_spec={
+            "files": {"type": "list", "elements": "dict", "required": True},
+            "loaded_tool": {"type": "path", "required": True},
+            "reload": {"type": "bool", "default": False},
+            "addresses": {"type": "dict", "options": ADDRESS_OPTIONS},
+        },
+        supports_check_mode=True,
+    )
+    files = module.params["files"]
+    _refuse_bad_entries(module, files)
+    added: list[str] = []
+    stale: list[str] = []
+    if module.params["addresses"] is not None:
+        try:
+            added, stale = sync(module.run_command, module.params["addresses"], module.check_mode)
+        except AddressError as exc:
+            module.fail_json(msg=str(exc))
+    try:
+        reload = set(pending(module.params["loaded_tool"]))
+    except (OSError, RuntimeError) as exc:
+        if not module.check_mode:
+            module.fail_json(msg=str(exc), changed=bool(added), added=added)
+        reload = set()
+    changed_files, checked, diffs = _put_all(module, files, reload, added)
     result: dict[str, Any] = {
-        "changed": bool(changed_files) or bool(reload),
+        "changed": bool(changed_files) or bool(reload) or bool(added),
         "reload": [s for s in SERVICES if s in reload],
         "changed_files": changed_files,
+        "added": added,
+        "stale": stale,
     }
+    if module.params["reload"] and reload and not module.check_mode:
+        try:
+            result["reloaded"] = reload_pending(module.params["loaded_tool"], checked)
+        except RuntimeError as exc:
+            module.fail_json(msg=str(exc), changed=True, changed_files=changed_files)
     if module._diff and diffs:
         result["diff"] = diffs
     module.exit_json(**result)
