@@ -11,10 +11,11 @@ path of one new hosting (issue 16, docs/benchmarks.md); this module does the sam
    (module_utils/opdhost_site_addresses.py; a call of its own before);
 1. asks `opdhost-loaded pending` which services run another configuration than the one on
    disk (a run interrupted between writing a file and reloading its service);
-2. for each file, in order: when the rendered content differs, keeps the current file, writes
-   the new one atomically (root:root 0644), runs the service's checker, and when the checker
-   refuses it puts the previous file back (or removes a file that had none) and stops with
-   the checker's output: nothing is reloaded, the running services keep what they had;
+2. for each file whose rendered content differs: keeps the current file, writes the new one
+   atomically (root:root 0644); then runs the services' checkers at the same time. When one
+   refuses, that file and every later one written are put back (or removed when there was
+   none), as if they had been checked one by one in order, and it stops with the checker's
+   output: nothing is reloaded, the running services keep what they had;
 3. returns the services to reload: those whose file changed, and the pending ones. The role
    notifies its handlers with them (check, reload, record), once per service per run;
 4. or, with reload (a run on a node whose setup is stamped), runs `opdhost-loaded
@@ -32,6 +33,7 @@ import os
 import shlex
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
@@ -97,7 +99,11 @@ SERVICES = ("apache2", "php-fpm", "sshd")
 
 
 class RefusedError(Exception):
-    """A checker refused a new file; it has been put back."""
+    """A checker refused a new file; it (and any later file written) has been put back."""
+
+    def __init__(self, message: str, kept: list[tuple[dict[str, Any], bytes | None]]):
+        super().__init__(message)
+        self.kept = kept  # the files written before it, accepted and left in place
 
 
 def _read(path: str) -> bytes | None:
@@ -157,26 +163,61 @@ def reload_pending(tool: str, checked: list[str]) -> list[str]:
     return [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("reloaded ")]
 
 
-def put(entry: dict[str, Any]) -> bool:
-    """Write one file if its content (or owner and mode) differs; check it; put back if refused."""
-    dest, new = entry["dest"], entry["content"].encode()
-    old = _read(dest)
-    if old == new and _owner_mode_ok(dest):
-        return False
-    _write(dest, new)
-    if not entry.get("check"):
-        return True
-    proc = subprocess.run(shlex.split(entry["check"]), capture_output=True, text=True, check=False)
-    if proc.returncode == 0:
-        return True
-    if old is None:
-        os.unlink(dest)
-    else:
-        _write(dest, old)
+def put_all(entries: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bytes | None]]:
+    """Write each file whose content (or owner and mode) differs, check them, keep them only
+    as far as they are accepted; the (entry, previous content) of each file written.
+
+    The checks of the written files run at the same time (each service's checker reads only
+    its own configuration: PHP-FPM's and Apache's each parse every site, 0.15 s at 500 sites).
+    The outcome is the one of checking them one by one in order: the files before the first
+    refused one stay; that one and every later one written are put back as they were (or
+    removed when there was none), and RefusedError names the first refusal.
+    """
+    written: list[tuple[dict[str, Any], bytes | None]] = []
+    try:
+        for entry in entries:
+            dest, new = entry["dest"], entry["content"].encode()
+            old = _read(dest)
+            if old == new and _owner_mode_ok(dest):
+                continue
+            _write(dest, new)
+            written.append((entry, old))
+    except OSError:
+        _put_back(written)  # none of them was checked yet
+        raise
+    checked = [(entry, old) for entry, old in written if entry.get("check")]
+    with ThreadPoolExecutor(max_workers=max(1, len(checked))) as pool:
+        runs = list(pool.map(_check, [entry["check"] for entry, _old in checked]))
+    outcomes = zip(checked, runs, strict=True)
+    refused = next(((entry, proc) for (entry, _old), proc in outcomes if proc.returncode), None)
+    if refused is None:
+        return written
+    entry, proc = refused
+    first = next(i for i, (e, _old) in enumerate(written) if e is entry)
+    _put_back(written[first:])
     raise RefusedError(
-        f"{dest} was refused by '{entry['check']}' and has been restored; nothing was "
-        f"reloaded. Checker output: {proc.stderr.strip()} {proc.stdout.strip()}"
+        f"{entry['dest']} was refused by '{entry['check']}' and has been restored; nothing was "
+        f"reloaded. Checker output: {proc.stderr.strip()} {proc.stdout.strip()}",
+        written[:first],
     )
+
+
+def _put_back(written: list[tuple[dict[str, Any], bytes | None]]) -> None:
+    """Each file as it was before this call (removed when there was none), last first."""
+    for entry, old in reversed(written):
+        if old is None:
+            os.unlink(entry["dest"])
+        else:
+            _write(entry["dest"], old)
+
+
+def _check(command: str) -> subprocess.CompletedProcess[str]:
+    """The checker's outcome; a checker that cannot be run is a refusal (exit 127)."""
+    argv = shlex.split(command)
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        return subprocess.CompletedProcess(argv, 127, "", f"cannot run {argv[0]}: {exc}")
 
 
 def _diff(dest: str, before: bytes | None, after: str) -> dict[str, str]:
@@ -205,38 +246,32 @@ def _refuse_bad_entries(module: AnsibleModule, files: list[dict[str, Any]]) -> N
 def _put_all(
     module: AnsibleModule, files: list[dict[str, Any]], reload: set[str], added: list[str]
 ) -> tuple[list[str], list[str], list[dict[str, str]]]:
-    """Each file in order (reported only in check mode); the files changed, the services whose
-    file was written and accepted by its checker, the diffs. `reload` gains the services whose
+    """Every file (reported only in check mode); the files changed, the services whose file
+    was written and accepted by its checker, the diffs. `reload` gains the services whose
     file changed. A refusal or an error fails the module."""
-    changed_files: list[str] = []
-    checked: list[str] = []
     diffs: list[dict[str, str]] = []
-    for entry in files:
-        dest = entry["dest"]
-        if module.check_mode:
-            old = _read(dest)
-            if old == entry["content"].encode() and _owner_mode_ok(dest):
+    if module.check_mode:
+        changed_files: list[str] = []
+        for entry in files:
+            old = _read(entry["dest"])
+            if old == entry["content"].encode() and _owner_mode_ok(entry["dest"]):
                 continue
-            changed_files.append(dest)
+            changed_files.append(entry["dest"])
             if entry.get("service"):
                 reload.add(entry["service"])
-            diffs.append(_diff(dest, old, entry["content"]))
-            continue
-        try:
-            before = _read(dest)
-            if put(entry):
-                changed_files.append(dest)
-                if entry.get("service"):
-                    reload.add(entry["service"])
-                    checked.append(entry["service"])
-                diffs.append(_diff(dest, before, entry["content"]))
-        except RefusedError as exc:
-            module.fail_json(
-                msg=str(exc), changed=bool(changed_files or added), changed_files=changed_files
-            )
-        except OSError as exc:
-            module.fail_json(msg=f"{dest}: {exc}", changed=bool(changed_files or added))
-    return changed_files, checked, diffs
+            diffs.append(_diff(entry["dest"], old, entry["content"]))
+        return changed_files, [], diffs
+    try:
+        written = put_all(files)
+    except RefusedError as exc:
+        kept = [entry["dest"] for entry, _old in exc.kept]
+        module.fail_json(msg=str(exc), changed=bool(kept or added), changed_files=kept)
+    except OSError as exc:
+        module.fail_json(msg=f"writing the node-wide files (each put back as it was): {exc}")
+    services = [entry["service"] for entry, _old in written if entry.get("service")]
+    reload.update(services)
+    diffs = [_diff(entry["dest"], old, entry["content"]) for entry, old in written]
+    return [entry["dest"] for entry, _old in written], services, diffs
 
 
 def main() -> None:
