@@ -9,18 +9,27 @@ run with the same sources are loaded instead of built again (about 1.2 s of a on
 on a 500-site fleet: docs/benchmarks.md).
 
 Enabled by opdhost's runner only (ANSIBLE_CALLBACKS_ENABLED), with the keyed directory in
-OPDHOST_MODULE_CACHE_DIR. It does nothing when that is unset, when the run's payload directory
-already exists, or when the keyed directory is not a real directory of this user closed to
-group and others (ansible-core unpickles the payloads: others must not be able to write them).
+OPDHOST_MODULE_CACHE_DIR, so it runs where opdhost is installed and asks opdhost's own check
+(`module_cache.unsafe`) again at the start of the run. It does nothing when the variable is
+unset, when the run's payload directory already exists, or when the keyed directory is not a
+real directory of this user closed to group and others (ansible-core unpickles the payloads:
+others must not be able to write them).
 """
 
 from __future__ import annotations
 
 import os
-import stat
+from pathlib import Path
 
 from ansible import constants
 from ansible.plugins.callback import CallbackBase
+
+try:
+    from opdhost.apply.module_cache import unsafe
+except ImportError as exc:  # enabled outside opdhost's runner: nothing to check with, no cache
+    _MISSING = f"opdhost is not importable here ({exc})"
+else:
+    _MISSING = ""
 
 DOCUMENTATION = """
     name: opdhost_module_cache
@@ -54,7 +63,7 @@ class CallbackModule(CallbackBase):
         target = self.get_option("directory")
         if not target:
             return
-        why = _refusal(target)
+        why = _MISSING or unsafe(Path(target))
         if why:
             self._display.warning(f"opdhost module cache not used: {why}")
             return
@@ -65,16 +74,3 @@ class CallbackModule(CallbackBase):
             return  # payloads were built already this run: they stay in the run's directory
         self._display.vvv(f"opdhost module cache: {link} -> {target}")
 
-
-def _refusal(path: str) -> str:
-    """Why the payloads may not come from `path`, or "" when they may."""
-    try:
-        info = os.lstat(path)
-    except OSError as exc:
-        return f"{path}: {exc.strerror}"
-    if not stat.S_ISDIR(info.st_mode):
-        return f"{path} is not a directory (a link or a file)"
-    mode = stat.S_IMODE(info.st_mode)
-    if info.st_uid != os.geteuid() or mode & 0o077:
-        return f"{path} is not private to uid {os.geteuid()} (owner {info.st_uid}, mode {mode:04o})"
-    return ""

@@ -137,12 +137,20 @@ def _ansible(tmp_path: Path, cache: module_cache.ModuleCache) -> subprocess.Comp
     )
 
 
-def test_a_second_run_loads_what_the_first_built(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def repo_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> module_cache.ModuleCache:
+    """The repository's keyed directory, under a cache root of this test."""
     monkeypatch.setenv(module_cache.ENV, str(tmp_path / "cache"))
     cache = module_cache.prepare(REPO)
     assert cache.directory is not None, cache.why_not
+    return cache
+
+
+def test_a_second_run_loads_what_the_first_built(
+    tmp_path: Path, repo_cache: module_cache.ModuleCache
+) -> None:
+    cache = repo_cache
+    assert cache.directory is not None
     first = _ansible(tmp_path, cache)
     assert first.returncode == 0, first.stdout + first.stderr
     payload = cache.directory / PING
@@ -156,12 +164,11 @@ def test_a_second_run_loads_what_the_first_built(
 
 
 def test_the_callback_refuses_a_directory_opened_after_prepare(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, repo_cache: module_cache.ModuleCache
 ) -> None:
     """Between opdhost's check and the run, the directory became writable by others."""
-    monkeypatch.setenv(module_cache.ENV, str(tmp_path / "cache"))
-    cache = module_cache.prepare(REPO)
-    assert cache.directory is not None, cache.why_not
+    cache = repo_cache
+    assert cache.directory is not None
     cache.directory.chmod(0o777)
     done = _ansible(tmp_path, cache)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -131,8 +131,11 @@ def _write(path: str, data: bytes) -> None:
         raise
 
 
-def _owner_mode_ok(path: str) -> bool:
-    st = os.lstat(path)
+def _in_place(entry: dict[str, Any], current: bytes | None) -> bool:
+    """The file holds the entry's content already, root:root 0644 (nothing to write)."""
+    if current != entry["content"].encode():
+        return False
+    st = os.lstat(entry["dest"])
     return (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (0, 0, 0o644)
 
 
@@ -176,11 +179,10 @@ def put_all(entries: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bytes |
     written: list[tuple[dict[str, Any], bytes | None]] = []
     try:
         for entry in entries:
-            dest, new = entry["dest"], entry["content"].encode()
-            old = _read(dest)
-            if old == new and _owner_mode_ok(dest):
+            old = _read(entry["dest"])
+            if _in_place(entry, old):
                 continue
-            _write(dest, new)
+            _write(entry["dest"], entry["content"].encode())
             written.append((entry, old))
     except OSError:
         _put_back(written)  # none of them was checked yet
@@ -254,7 +256,7 @@ def _put_all(
         changed_files: list[str] = []
         for entry in files:
             old = _read(entry["dest"])
-            if old == entry["content"].encode() and _owner_mode_ok(entry["dest"]):
+            if _in_place(entry, old):
                 continue
             changed_files.append(entry["dest"])
             if entry.get("service"):

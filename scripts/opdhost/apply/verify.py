@@ -265,12 +265,12 @@ def verify(
         return result
     start = time.monotonic()
     targets = db_targets(requests, platform)
-    answered = [t for t in targets if reported is not None and _answer(reported, t) is not None]
-    rest = [t for t in targets if t not in answered]
+    answered = [_answer(reported, t) for t in targets] if reported is not None else []
+    result.checks.extend(c for c in answered if c is not None)
+    done = {c.site for c in answered if c is not None}
+    rest = [t for t in targets if t["site"] not in done]
     with ThreadPoolExecutor(max_workers=8) as pool:
         futures = [pool.submit(_site_checks, r, platform, wait) for r in requests]
-        if reported is not None:
-            result.checks.extend(_db_checks(answered, reported))
         if rest:
             limit = sorted({t["web_node"] for t in rest})
             run = run_playbook(
